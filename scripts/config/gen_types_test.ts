@@ -1,0 +1,11 @@
+import { assertEquals } from "../common/assert.ts";
+import { generate, readSchemas, TYPES_FILE } from "./gen_types.ts";
+
+Deno.test("types.gen.ts is up to date with schemas/ (run scripts/config/gen_types.ts)", async () => {
+  const fresh = generate(await readSchemas());
+  const tmp = await Deno.makeTempFile({ suffix: ".ts" });
+  await Deno.writeTextFile(tmp, fresh);
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", tmp] }).output();
+  assertEquals(await Deno.readTextFile(TYPES_FILE), await Deno.readTextFile(tmp));
+  await Deno.remove(tmp);
+});

@@ -1,0 +1,276 @@
+// Loads the effective configuration: public repo + optional private overlay (wod-private layout).
+// Every value keeps the file:line:col it came from.
+import { join, relative } from "node:path";
+import { existsSync } from "node:fs";
+import type { Environment, EnvironmentBackend, Workshop } from "./types.gen.ts";
+import { type Diagnostic, type PathSeg, type Position, readYaml, type YamlFile } from "./yaml.ts";
+import { schemaDiagnostics } from "./schema.ts";
+
+export type { Diagnostic, Position };
+export type Layer = "public" | "private";
+
+export interface Source {
+  file: string;
+  line: number;
+  col: number;
+  layer: Layer;
+}
+
+export interface WorkshopEntry {
+  id: string;
+  value: Workshop;
+  /** Absolute path of the workshop folder. */
+  dir: string;
+  /** Display path of workshop.yaml. */
+  file: string;
+  layer: Layer;
+  yaml: YamlFile;
+  /** The public entry this one overrides, if any. */
+  overridden?: WorkshopEntry;
+}
+
+export interface EnvironmentEntry {
+  name: string;
+  /** Effective (merged) value. */
+  value: Environment;
+  /** Display path of the public file (or the private one when the environment is private only). */
+  file: string;
+  layers: { layer: Layer; file: string; yaml: YamlFile }[];
+  /** Where the effective value at `path` came from. */
+  source(path: PathSeg[]): Source;
+}
+
+export interface Config {
+  root: string;
+  privateDir?: string;
+  workshops: Map<string, WorkshopEntry>;
+  environments: Map<string, EnvironmentEntry>;
+  diagnostics: Diagnostic[];
+}
+
+export interface LoadOptions {
+  privateDir?: string;
+}
+
+export const WORKSHOP_FILE = "workshop.yaml";
+
+function display(root: string, abs: string, layer: Layer, privateDir?: string): string {
+  if (layer === "private" && privateDir) return join("private:", relative(privateDir, abs));
+  const rel = relative(root, abs);
+  return rel.startsWith("..") ? abs : rel;
+}
+
+async function listDirs(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (e.isDirectory && !e.name.startsWith(".")) out.push(e.name);
+  return out.sort();
+}
+
+async function listYaml(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && (e.name.endsWith(".yaml") || e.name.endsWith(".yml"))) out.push(e.name);
+  }
+  return out.sort();
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Merge `over` onto `base`: objects merge key by key, backends (arrays of {name}) merge by name,
+ * any other value is replaced. `mark` records which layer each merged path came from.
+ */
+function merge(
+  base: unknown,
+  over: unknown,
+  path: PathSeg[],
+  mark: (p: PathSeg[], overPath: PathSeg[]) => void,
+  overPath: PathSeg[],
+): unknown {
+  if (isObject(base) && isObject(over)) {
+    const out: Record<string, unknown> = { ...base };
+    for (const [k, v] of Object.entries(over)) {
+      out[k] = k in base ? merge(base[k], v, [...path, k], mark, [...overPath, k]) : v;
+      if (!(k in base)) mark([...path, k], [...overPath, k]);
+    }
+    return out;
+  }
+  if (
+    Array.isArray(base) && Array.isArray(over) &&
+    base.every((b) => isObject(b) && typeof b.name === "string") &&
+    over.every((b) => isObject(b) && typeof b.name === "string")
+  ) {
+    const out = [...base] as Record<string, unknown>[];
+    over.forEach((o, oi) => {
+      const i = out.findIndex((b) => b.name === (o as Record<string, unknown>).name);
+      if (i >= 0) out[i] = merge(out[i], o, [...path, i], mark, [...overPath, oi]) as Record<string, unknown>;
+      else {
+        out.push(o as Record<string, unknown>);
+        mark([...path, out.length - 1], [...overPath, oi]);
+      }
+    });
+    return out;
+  }
+  mark(path, overPath);
+  return over;
+}
+
+async function loadWorkshops(
+  root: string,
+  base: string,
+  layer: Layer,
+  privateDir: string | undefined,
+  diags: Diagnostic[],
+): Promise<WorkshopEntry[]> {
+  const out: WorkshopEntry[] = [];
+  const dir = join(base, "workshops");
+  for (const name of await listDirs(dir)) {
+    const abs = join(dir, name, WORKSHOP_FILE);
+    const file = display(root, abs, layer, privateDir);
+    if (!existsSync(abs)) {
+      diags.push({
+        file: display(root, join(dir, name), layer, privateDir),
+        line: 1,
+        col: 1,
+        message: `Workshop folder "${name}" has no ${WORKSHOP_FILE}`,
+        severity: "error",
+      });
+      continue;
+    }
+    const y = await readYaml(abs, file);
+    diags.push(...y.errors);
+    if (y.errors.length) continue;
+    const sd = schemaDiagnostics("workshop", y.value, y);
+    diags.push(...sd);
+    if (sd.length) continue;
+    const value = y.value as Workshop;
+    if (value.id !== name) {
+      const p = y.pos(["id"]);
+      diags.push({
+        file,
+        ...p,
+        message: `Workshop id "${value.id}" does not match its folder name "${name}"`,
+        severity: "error",
+      });
+      continue;
+    }
+    out.push({ id: value.id, value, dir: join(dir, name), file, layer, yaml: y });
+  }
+  return out;
+}
+
+export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<Config> {
+  const diagnostics: Diagnostic[] = [];
+  const privateDir = opts.privateDir;
+  const workshops = new Map<string, WorkshopEntry>();
+  for (const w of await loadWorkshops(root, root, "public", privateDir, diagnostics)) workshops.set(w.id, w);
+  if (privateDir) {
+    if (!existsSync(privateDir)) {
+      diagnostics.push({
+        file: privateDir,
+        line: 1,
+        col: 1,
+        message: `Private directory "${privateDir}" does not exist`,
+        severity: "error",
+      });
+    }
+    for (const w of await loadWorkshops(root, privateDir, "private", privateDir, diagnostics)) {
+      const pub = workshops.get(w.id);
+      if (pub && !w.value.overrides) {
+        const p = w.yaml.pos(["id"]);
+        diagnostics.push({
+          file: w.file,
+          ...p,
+          message:
+            `Private workshop "${w.id}" has the same id as the public ${pub.file}; set "overrides: true" to replace it on purpose`,
+          severity: "error",
+        });
+        continue;
+      }
+      if (pub) w.overridden = pub;
+      workshops.set(w.id, w);
+    }
+  }
+
+  const environments = new Map<string, EnvironmentEntry>();
+  const layers: [Layer, string][] = [["public", root]];
+  if (privateDir) layers.push(["private", privateDir]);
+  const raw = new Map<string, { layer: Layer; file: string; yaml: YamlFile }[]>();
+  for (const [layer, base] of layers) {
+    const dir = join(base, "environments");
+    for (const f of await listYaml(dir)) {
+      const abs = join(dir, f);
+      const file = display(root, abs, layer, privateDir);
+      const y = await readYaml(abs, file);
+      diagnostics.push(...y.errors);
+      if (y.errors.length) continue;
+      const name = f.replace(/\.ya?ml$/, "");
+      const list = raw.get(name) ?? [];
+      list.push({ layer, file, yaml: y });
+      raw.set(name, list);
+    }
+  }
+  for (const [name, list] of raw) {
+    // Which layer (index into list) and which path inside that file each effective path came from.
+    const origin = new Map<string, { idx: number; path: PathSeg[] }>();
+    let value: unknown = list[0].yaml.value;
+    for (let i = 1; i < list.length; i++) {
+      value = merge(
+        value,
+        list[i].yaml.value,
+        [],
+        (p, op) => origin.set(JSON.stringify(p), { idx: i, path: op }),
+        [],
+      );
+    }
+    const last = list[list.length - 1];
+    const sd = schemaDiagnostics("environment", value, list.length === 1 ? last.yaml : undefined, last.file);
+    if (list.length > 1) {
+      // Map merged paths back: report on the file that supplied the value.
+      for (const d of sd) diagnostics.push(d);
+    } else diagnostics.push(...sd);
+    if (sd.length) continue;
+    const env = value as Environment;
+    if (env.name !== name) {
+      const y = list[0].yaml;
+      diagnostics.push({
+        file: list[0].file,
+        ...y.pos(["name"]),
+        message: `Environment name "${env.name}" does not match its file name "${name}"`,
+        severity: "error",
+      });
+      continue;
+    }
+    const source = (path: PathSeg[]): Source => {
+      for (let n = path.length; n >= 0; n--) {
+        const o = origin.get(JSON.stringify(path.slice(0, n)));
+        if (o) {
+          const l = list[o.idx];
+          const rest = path.slice(n);
+          return { file: l.file, ...l.yaml.pos([...o.path, ...rest]), layer: l.layer };
+        }
+      }
+      const l = list[0];
+      return { file: l.file, ...l.yaml.pos(path), layer: l.layer };
+    };
+    environments.set(name, { name, value: env, file: list[0].file, layers: list, source });
+  }
+  return { root, privateDir, workshops, environments, diagnostics };
+}
+
+/** The backend of an environment, or a clear error. */
+export function findBackend(env: EnvironmentEntry, name: string): EnvironmentBackend {
+  const b = env.value.backends.find((x) => x.name === name);
+  if (!b) {
+    throw new Error(
+      `Unknown backend "${name}" in environment "${env.name}": expected one of ${
+        env.value.backends.map((x) => x.name).join(", ")
+      }`,
+    );
+  }
+  return b;
+}

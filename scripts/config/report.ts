@@ -1,0 +1,30 @@
+// Diagnostic output formats shared by validate, import and the workflows.
+import type { Diagnostic } from "./yaml.ts";
+
+export type OutputFormat = "text" | "github" | "json";
+
+function ghEscape(s: string, prop = false): string {
+  let out = s.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+  if (prop) out = out.replace(/:/g, "%3A").replace(/,/g, "%2C");
+  return out;
+}
+
+export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
+  return [...diags].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
+}
+
+export function formatDiagnostics(diags: Diagnostic[], format: OutputFormat): string {
+  const sorted = sortDiagnostics(diags);
+  switch (format) {
+    case "json":
+      return JSON.stringify(sorted, null, 2);
+    case "github":
+      return sorted.map((d) =>
+        `::${d.severity === "error" ? "error" : "warning"} file=${
+          ghEscape(d.file, true)
+        },line=${d.line},col=${d.col}::${ghEscape(d.message)}`
+      ).join("\n");
+    default:
+      return sorted.map((d) => `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}`).join("\n");
+  }
+}

@@ -30,11 +30,13 @@ export async function run(args: string[]): Promise<number> {
   const out = formatDiagnostics(diags, format as OutputFormat);
   if (out) console.log(out);
   const errors = diags.filter((d) => d.severity === "error").length;
+  const warnings = diags.length - errors;
   if (format === "text") {
     console.error(
-      errors
+      (errors
         ? `${errors} error(s) in ${cfg.workshops.size} workshop(s) and ${cfg.environments.size} environment(s)`
-        : `OK: ${cfg.workshops.size} workshop(s), ${cfg.environments.size} environment(s)`,
+        : `OK: ${cfg.workshops.size} workshop(s), ${cfg.environments.size} environment(s)`) +
+        (warnings ? `, ${warnings} warning(s)` : ""),
     );
   }
   return errors ? 1 : 0;

@@ -5,7 +5,9 @@ Deno.test("types.gen.ts is up to date with schemas/ (run scripts/config/gen_type
   const fresh = generate(await readSchemas());
   const tmp = await Deno.makeTempFile({ suffix: ".ts" });
   await Deno.writeTextFile(tmp, fresh);
-  await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", tmp] }).output();
+  await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "-q", "--config", new URL("../../deno.json", import.meta.url).pathname, tmp],
+  }).output();
   assertEquals(await Deno.readTextFile(TYPES_FILE), await Deno.readTextFile(tmp));
   await Deno.remove(tmp);
 });

@@ -3,7 +3,7 @@
 import { join, relative } from "node:path";
 import { existsSync } from "node:fs";
 import type { Environment, EnvironmentBackend, Workshop } from "./types.gen.ts";
-import { type Diagnostic, type PathSeg, type Position, readYaml, type YamlFile } from "./yaml.ts";
+import { type Diagnostic, parseYaml, type PathSeg, type Position, readYaml, type YamlFile } from "./yaml.ts";
 import { schemaDiagnostics } from "./schema.ts";
 
 export type { Diagnostic, Position };
@@ -38,6 +38,8 @@ export interface EnvironmentEntry {
   layers: { layer: Layer; file: string; yaml: YamlFile }[];
   /** Where the effective value at `path` came from. */
   source(path: PathSeg[]): Source;
+  /** Where the key of the effective value at `path` was written (the value's source when no key). */
+  keySource(path: PathSeg[]): Source;
 }
 
 export interface Config {
@@ -46,6 +48,8 @@ export interface Config {
   workshops: Map<string, WorkshopEntry>;
   environments: Map<string, EnvironmentEntry>;
   diagnostics: Diagnostic[];
+  /** Ids (folder names) of workshops that exist but did not load (their errors are in diagnostics). */
+  brokenWorkshops?: Set<string>;
 }
 
 export interface LoadOptions {
@@ -55,7 +59,7 @@ export interface LoadOptions {
 export const WORKSHOP_FILE = "workshop.yaml";
 
 function display(root: string, abs: string, layer: Layer, privateDir?: string): string {
-  if (layer === "private" && privateDir) return join("private:", relative(privateDir, abs));
+  if (layer === "private" && privateDir) return `private:${relative(privateDir, abs)}`;
   const rel = relative(root, abs);
   return rel.startsWith("..") ? abs : rel;
 }
@@ -115,7 +119,8 @@ function merge(
     });
     return out;
   }
-  mark(path, overPath);
+  // An equal value written again (e.g. a backend's `name` that identifies it) keeps its first source.
+  if (JSON.stringify(base) !== JSON.stringify(over)) mark(path, overPath);
   return over;
 }
 
@@ -125,13 +130,30 @@ async function loadWorkshops(
   layer: Layer,
   privateDir: string | undefined,
   diags: Diagnostic[],
+  broken: Set<string> = new Set(),
 ): Promise<WorkshopEntry[]> {
   const out: WorkshopEntry[] = [];
   const dir = join(base, "workshops");
-  for (const name of await listDirs(dir)) {
+  const names = await listDirs(dir);
+  // Read the files concurrently (I/O), then parse and check them in order (CPU).
+  const texts = new Map<string, string>();
+  const READERS = 32;
+  for (let i = 0; i < names.length; i += READERS) {
+    await Promise.all(
+      names.slice(i, i + READERS).map(async (name) => {
+        try {
+          texts.set(name, await Deno.readTextFile(join(dir, name, WORKSHOP_FILE)));
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+        }
+      }),
+    );
+  }
+  for (const name of names) {
     const abs = join(dir, name, WORKSHOP_FILE);
     const file = display(root, abs, layer, privateDir);
-    if (!existsSync(abs)) {
+    const text = texts.get(name);
+    if (text === undefined) {
       diags.push({
         file: display(root, join(dir, name), layer, privateDir),
         line: 1,
@@ -139,9 +161,11 @@ async function loadWorkshops(
         message: `Workshop folder "${name}" has no ${WORKSHOP_FILE}`,
         severity: "error",
       });
+      broken.add(name);
       continue;
     }
-    const y = await readYaml(abs, file);
+    broken.add(name);
+    const y = parseYaml(file, text);
     diags.push(...y.errors);
     if (y.errors.length) continue;
     const sd = schemaDiagnostics("workshop", y.value, y);
@@ -158,6 +182,7 @@ async function loadWorkshops(
       });
       continue;
     }
+    broken.delete(name);
     out.push({ id: value.id, value, dir: join(dir, name), file, layer, yaml: y });
   }
   return out;
@@ -167,7 +192,19 @@ export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<
   const diagnostics: Diagnostic[] = [];
   const privateDir = opts.privateDir;
   const workshops = new Map<string, WorkshopEntry>();
-  for (const w of await loadWorkshops(root, root, "public", privateDir, diagnostics)) workshops.set(w.id, w);
+  const brokenWorkshops = new Set<string>();
+  for (const w of await loadWorkshops(root, root, "public", privateDir, diagnostics, brokenWorkshops)) {
+    if (w.value.overrides) {
+      diagnostics.push({
+        file: w.file,
+        ...w.yaml.pos(["overrides"]),
+        message:
+          `"overrides" only has a meaning in the private repo; remove it from public workshop "${w.id}"`,
+        severity: "warning",
+      });
+    }
+    workshops.set(w.id, w);
+  }
   if (privateDir) {
     if (!existsSync(privateDir)) {
       diagnostics.push({
@@ -178,7 +215,9 @@ export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<
         severity: "error",
       });
     }
-    for (const w of await loadWorkshops(root, privateDir, "private", privateDir, diagnostics)) {
+    for (
+      const w of await loadWorkshops(root, privateDir, "private", privateDir, diagnostics, brokenWorkshops)
+    ) {
       const pub = workshops.get(w.id);
       if (pub && !w.value.overrides) {
         const p = w.yaml.pos(["id"]);
@@ -192,6 +231,15 @@ export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<
         continue;
       }
       if (pub) w.overridden = pub;
+      else if (w.value.overrides) {
+        diagnostics.push({
+          file: w.file,
+          ...w.yaml.pos(["overrides"]),
+          message:
+            `Private workshop "${w.id}" says "overrides: true" but there is no public workshop with that id`,
+          severity: "warning",
+        });
+      }
       workshops.set(w.id, w);
     }
   }
@@ -205,11 +253,22 @@ export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<
     for (const f of await listYaml(dir)) {
       const abs = join(dir, f);
       const file = display(root, abs, layer, privateDir);
+      const name = f.replace(/\.ya?ml$/, "");
+      const list = raw.get(name) ?? [];
+      const twin = list.find((l) => l.layer === layer);
+      if (twin) {
+        diagnostics.push({
+          file,
+          line: 1,
+          col: 1,
+          message: `Environment "${name}" is defined twice in the ${layer} repo: ${twin.file} and ${file}`,
+          severity: "error",
+        });
+        continue;
+      }
       const y = await readYaml(abs, file);
       diagnostics.push(...y.errors);
       if (y.errors.length) continue;
-      const name = f.replace(/\.ya?ml$/, "");
-      const list = raw.get(name) ?? [];
       list.push({ layer, file, yaml: y });
       raw.set(name, list);
     }
@@ -227,39 +286,36 @@ export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<
         [],
       );
     }
-    const last = list[list.length - 1];
-    const sd = schemaDiagnostics("environment", value, list.length === 1 ? last.yaml : undefined, last.file);
-    if (list.length > 1) {
-      // Map merged paths back: report on the file that supplied the value.
-      for (const d of sd) diagnostics.push(d);
-    } else diagnostics.push(...sd);
+    const locate = (path: PathSeg[], key: boolean): Source => {
+      for (let n = path.length; n >= 0; n--) {
+        const o = origin.get(JSON.stringify(path.slice(0, n)));
+        if (o) {
+          const l = list[o.idx];
+          const full = [...o.path, ...path.slice(n)];
+          return { file: l.file, ...(key ? l.yaml.keyPos(full) : l.yaml.pos(full)), layer: l.layer };
+        }
+      }
+      const l = list[0];
+      return { file: l.file, ...(key ? l.yaml.keyPos(path) : l.yaml.pos(path)), layer: l.layer };
+    };
+    const source = (path: PathSeg[]): Source => locate(path, false);
+    const keySource = (path: PathSeg[]): Source => locate(path, true);
+    const sd = schemaDiagnostics("environment", value, undefined, list[0].file, locate);
+    diagnostics.push(...sd);
     if (sd.length) continue;
     const env = value as Environment;
     if (env.name !== name) {
-      const y = list[0].yaml;
       diagnostics.push({
-        file: list[0].file,
-        ...y.pos(["name"]),
+        ...source(["name"]),
         message: `Environment name "${env.name}" does not match its file name "${name}"`,
         severity: "error",
       });
       continue;
     }
-    const source = (path: PathSeg[]): Source => {
-      for (let n = path.length; n >= 0; n--) {
-        const o = origin.get(JSON.stringify(path.slice(0, n)));
-        if (o) {
-          const l = list[o.idx];
-          const rest = path.slice(n);
-          return { file: l.file, ...l.yaml.pos([...o.path, ...rest]), layer: l.layer };
-        }
-      }
-      const l = list[0];
-      return { file: l.file, ...l.yaml.pos(path), layer: l.layer };
-    };
-    environments.set(name, { name, value: env, file: list[0].file, layers: list, source });
+    environments.set(name, { name, value: env, file: list[0].file, layers: list, source, keySource });
   }
-  return { root, privateDir, workshops, environments, diagnostics };
+  for (const id of workshops.keys()) brokenWorkshops.delete(id);
+  return { root, privateDir, workshops, environments, diagnostics, brokenWorkshops };
 }
 
 /** The backend of an environment, or a clear error. */

@@ -10,14 +10,32 @@ function ghEscape(s: string, prop = false): string {
 }
 
 export function sortDiagnostics(diags: Diagnostic[]): Diagnostic[] {
-  return [...diags].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
+  return [...diags].sort((a, b) =>
+    (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) || a.line - b.line || a.col - b.col ||
+    (a.message < b.message ? -1 : a.message > b.message ? 1 : 0)
+  );
+}
+
+/** `file:line:col: message` (warnings: `file:line:col: warning: message`). */
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}:${d.line}:${d.col}: ${d.severity === "warning" ? "warning: " : ""}${d.message}`;
 }
 
 export function formatDiagnostics(diags: Diagnostic[], format: OutputFormat): string {
   const sorted = sortDiagnostics(diags);
   switch (format) {
     case "json":
-      return JSON.stringify(sorted, null, 2);
+      return JSON.stringify(
+        sorted.map((d) => ({
+          file: d.file,
+          line: d.line,
+          col: d.col,
+          severity: d.severity,
+          message: d.message,
+        })),
+        null,
+        2,
+      );
     case "github":
       return sorted.map((d) =>
         `::${d.severity === "error" ? "error" : "warning"} file=${
@@ -25,6 +43,6 @@ export function formatDiagnostics(diags: Diagnostic[], format: OutputFormat): st
         },line=${d.line},col=${d.col}::${ghEscape(d.message)}`
       ).join("\n");
     default:
-      return sorted.map((d) => `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.message}`).join("\n");
+      return sorted.map((d) => formatDiagnostic(d)).join("\n");
   }
 }

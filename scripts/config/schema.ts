@@ -37,9 +37,33 @@ function pointerToPath(ptr: string): PathSeg[] {
   );
 }
 
-function describe(e: ErrorObject, path: PathSeg[]): { message: string; path: PathSeg[]; key: boolean } {
+const ID_KEYS = new Set(["id", "name"]);
+
+function valueAt(root: unknown, path: PathSeg[]): unknown {
+  let cur = root;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[seg as string];
+  }
+  return cur;
+}
+
+function describe(
+  e: ErrorObject,
+  path: PathSeg[],
+  root: unknown,
+): { message: string; path: PathSeg[]; key: boolean } {
   const where = path.length ? `"${path.join(".")}"` : "the document";
   const p = e.params as Record<string, unknown>;
+  const propertyName = (e as ErrorObject & { propertyName?: string }).propertyName;
+  if (propertyName !== undefined) {
+    return {
+      message: `Invalid key "${propertyName}" in ${where}: must match ${p.pattern ?? "the allowed names"} ` +
+        `(letters, digits, '-' and '_': shell-safe)`,
+      path: [...path, propertyName],
+      key: true,
+    };
+  }
   switch (e.keyword) {
     case "required":
       return { message: `Missing required property "${p.missingProperty}" in ${where}`, path, key: false };
@@ -59,8 +83,18 @@ function describe(e: ErrorObject, path: PathSeg[]): { message: string; path: Pat
       };
     case "type":
       return { message: `Invalid type for ${where}: expected ${p.type}`, path, key: false };
-    case "pattern":
-      return { message: `Invalid value for ${where}: must match ${p.pattern}`, path, key: false };
+    case "pattern": {
+      const v = valueAt(root, path);
+      const last = path[path.length - 1];
+      const safe = typeof last === "string" && ID_KEYS.has(last)
+        ? " (letters, digits, '-' and '_': shell-safe)"
+        : "";
+      return {
+        message: `Invalid value ${JSON.stringify(v)} for ${where}: must match ${p.pattern}${safe}`,
+        path,
+        key: false,
+      };
+    }
     case "minimum":
     case "maximum":
     case "exclusiveMinimum":
@@ -71,25 +105,35 @@ function describe(e: ErrorObject, path: PathSeg[]): { message: string; path: Pat
   }
 }
 
+/** Maps a path of the validated value to a file position (for values merged from several files). */
+export type Locate = (path: PathSeg[], key: boolean) => { file: string; line: number; col: number };
+
 /** Validate `value` against a schema; every error as a diagnostic at its YAML position. */
 export function schemaDiagnostics(
   name: SchemaName,
   value: unknown,
   y?: YamlFile,
   file = y?.file ?? "",
+  locate?: Locate,
 ): Diagnostic[] {
   const v = validator(name);
   if (v(value)) return [];
   const seen = new Set<string>();
   const out: Diagnostic[] = [];
   for (const e of v.errors ?? []) {
-    if (e.keyword === "if" || e.keyword === "anyOf" || e.keyword === "oneOf") continue;
-    const d = describe(e, pointerToPath(e.instancePath));
-    const pos = y ? (d.key ? y.keyPos(d.path) : y.pos(d.path)) : { line: 1, col: 1 };
-    const key = `${pos.line}:${pos.col}:${d.message}`;
+    if (
+      e.keyword === "if" || e.keyword === "anyOf" || e.keyword === "oneOf" || e.keyword === "propertyNames"
+    ) {
+      continue;
+    }
+    const d = describe(e, pointerToPath(e.instancePath), value);
+    const at = locate
+      ? locate(d.path, d.key)
+      : { file, ...(y ? (d.key ? y.keyPos(d.path) : y.pos(d.path)) : { line: 1, col: 1 }) };
+    const key = `${at.file}:${at.line}:${at.col}:${d.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push({ file, line: pos.line, col: pos.col, message: d.message, severity: "error" });
+    out.push({ file: at.file, line: at.line, col: at.col, message: d.message, severity: "error" });
   }
   return out;
 }

@@ -64,6 +64,16 @@ export type EnvironmentOrders = {
   replay_window_seconds?: number;
   /** Drain orders into workflow_dispatch calls instead of commits. */
   dispatch?: boolean;
+  /** PEM certificate chain offered with STARTTLS (with tls_key_file); absent: no STARTTLS. */
+  tls_cert_file?: string;
+  /** PEM private key of tls_cert_file. */
+  tls_key_file?: string;
+  /** SMTP AUTH (PLAIN, LOGIN; after STARTTLS only) user name. */
+  auth_user?: string;
+  /** Name of the environment variable holding the SMTP AUTH password of auth_user. */
+  auth_password_env?: string;
+  /** Refuse orders from clients that did not authenticate (SMTP AUTH). */
+  require_auth?: boolean;
 };
 
 export type EnvironmentMail = {
@@ -111,6 +121,65 @@ export type Order = {
   reason?: string;
 };
 
+/** Recorded state of one seat: state/<env>/<backend>/<seat>.json. No secret or plain personal data. (schemas/seat.schema.json) */
+export type Seat = {
+  backend: string;
+  seat: number;
+  status: "free" | "provisioning" | "active" | "cleaning" | "held-for-reset" | "failed";
+  workshop?: string;
+  mode?: "WKSHP" | "CHLG";
+  /** Front-end customer id of the participant holding the seat. */
+  customer?: string;
+  /** The participant's email, age-encrypted (ASCII armor) to the environment's seal.recipients. */
+  email_sealed?: string;
+  /** The last order ids that changed this seat, oldest first. */
+  orders: Array<string>;
+  /** Seat actions apply still has to run, in order. */
+  pending?: Array<SeatPendingAction>;
+  /** When the seat became active (CREATE applied). */
+  allocated?: string;
+  /** When the seat's hold ends (allocated + workshop duration). */
+  expires?: string;
+  /** When the end-of-workshop reminder was sent. */
+  reminded?: string;
+  /** When apply last ran an action on this seat. */
+  applied?: string;
+  /** Start of the participant's activity (reset on CREATE and RESET). */
+  activity?: string;
+  updated?: string;
+  /** Share of notebook cells executed at CLEANUP (0-100). */
+  completion?: number;
+  /** Why the last action failed (no secrets). */
+  reason?: string;
+  /** Failed attempts of the first pending action. */
+  attempts?: number;
+};
+
+export type SeatPendingAction = {
+  action: "CREATE" | "CLEANUP" | "RESET" | "PURGE";
+  order: string;
+  since: string;
+  /** Deliver credentials after this action (CREATE). */
+  deliver?: boolean;
+};
+
+export type SeatOrderRecord = {
+  id: string;
+  action: "CREATE" | "CLEANUP" | "RESET" | "PURGE";
+  backend: string;
+  workshop: string;
+  mode?: "WKSHP" | "CHLG";
+  seats: [number, number];
+  customer?: string;
+  email_sealed?: string;
+  source: string;
+  received: string;
+  recorded: string;
+  outcome: "accepted" | "rejected" | "partial";
+  reason?: string;
+  rejected_seats?: Array<number>;
+};
+
 /** One workshop: workshops/<id>/workshop.yaml. Every other file in the folder (except hooks/) is content deployed to a student's home. (schemas/workshop.schema.json) */
 export type Workshop = {
   /** Folder name and order body, e.g. WKSHP-API101. Letters, digits, '-' and '_' only (shell-safe). */
@@ -135,6 +204,18 @@ export type Workshop = {
   compile?: boolean;
   beta?: boolean;
   replayLink?: string;
+  /** Front-end replay id (original wod.yml). */
+  replayId?: number;
+  /** Front-end picture URL (original wod.yml). */
+  workshopImg?: string;
+  /** Front-end badge (original wod.yml). */
+  badgeImg?: string;
+  /** Presenter picture (original wod.yml). */
+  avatar?: string;
+  /** One appliance per student (original). */
+  monoappliance?: boolean;
+  /** Several appliances per student (original). */
+  multiappliance?: boolean;
   /** Private repo only: this workshop deliberately replaces the public one with the same id. */
   overrides?: boolean;
   /** Extra template variables for the notebooks. */

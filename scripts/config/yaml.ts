@@ -59,7 +59,7 @@ export function parseYaml(file: string, text: string): YamlFile {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const errors: Diagnostic[] = doc.errors.map((e) => {
-    const p = e.linePos?.[0] ?? { line: 1, col: 1 };
+    const p = e.linePos?.[0] ?? (e.pos ? lineCounter.linePos(e.pos[0]) : { line: 1, col: 1 });
     const msg = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     return { file, line: p.line, col: p.col, message: `YAML syntax error: ${msg}`, severity: "error" };
   });

@@ -1,0 +1,183 @@
+// The Ansible runner: inventory generated from typed hosts, extra-vars from a private file (0600,
+// deleted after the run), results parsed from Ansible's JSON callback. Host key checking stays on:
+// every host brings the known_hosts file its key is pinned in.
+import { join } from "node:path";
+import { WodError } from "../common/errors.ts";
+import { redactText } from "../common/exec.ts";
+
+export const ANSIBLE_DIR = new URL("../../ansible/", import.meta.url).pathname;
+
+export interface AnsibleHost {
+  /** Inventory name (e.g. the backend name). */
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  keyFile?: string;
+  knownHostsFile?: string;
+  vars?: Record<string, unknown>;
+}
+
+export interface TaskResult {
+  task: string;
+  host: string;
+  changed: boolean;
+  failed: boolean;
+  skipped: boolean;
+  unreachable: boolean;
+  msg?: string;
+  /** The whole result object of that task on that host (censored when the task has no_log). */
+  result: Record<string, unknown>;
+}
+
+export interface HostStats {
+  ok: number;
+  changed: number;
+  failures: number;
+  unreachable: number;
+  skipped: number;
+  rescued: number;
+  ignored: number;
+}
+
+export interface PlaybookRun {
+  ok: boolean;
+  code: number;
+  stats: Record<string, HostStats>;
+  tasks: TaskResult[];
+  seconds: number;
+  /** Ansible's stderr, redacted. */
+  stderr: string;
+}
+
+export interface PlaybookOptions {
+  playbook: string;
+  hosts: AnsibleHost[];
+  extraVars?: Record<string, unknown>;
+  /** Values never shown in errors or logs (passwords). */
+  redact?: string[];
+  log?: (line: string) => void;
+  /** Extra environment for ansible-playbook. */
+  env?: Record<string, string>;
+}
+
+function inventory(hosts: AnsibleHost[]): Record<string, unknown> {
+  const h: Record<string, unknown> = {};
+  for (const x of hosts) {
+    const ssh = ["-o", "StrictHostKeyChecking=yes"];
+    // With a key file, only that key (no agent keys tried first); without one, the agent/defaults.
+    if (x.keyFile) ssh.push("-o", "IdentitiesOnly=yes");
+    if (x.knownHostsFile) ssh.push("-o", `UserKnownHostsFile=${x.knownHostsFile}`);
+    h[x.name] = {
+      ansible_host: x.host,
+      ansible_port: x.port,
+      ansible_user: x.user,
+      ...(x.keyFile ? { ansible_ssh_private_key_file: x.keyFile } : {}),
+      ansible_ssh_common_args: ssh.join(" "),
+      ansible_python_interpreter: "/usr/bin/python3",
+      ...(x.vars ?? {}),
+    };
+  }
+  return { all: { hosts: h } };
+}
+
+function parseOutput(stdout: string): { stats: Record<string, HostStats>; tasks: TaskResult[] } {
+  const start = stdout.indexOf("{");
+  if (start < 0) return { stats: {}, tasks: [] };
+  let doc: {
+    plays?: { tasks?: { task: { name: string }; hosts: Record<string, Record<string, unknown>> }[] }[];
+    stats?: Record<string, HostStats>;
+  };
+  try {
+    doc = JSON.parse(stdout.slice(start));
+  } catch {
+    return { stats: {}, tasks: [] };
+  }
+  const tasks: TaskResult[] = [];
+  for (const play of doc.plays ?? []) {
+    for (const t of play.tasks ?? []) {
+      for (const [host, r] of Object.entries(t.hosts ?? {})) {
+        tasks.push({
+          task: t.task.name,
+          host,
+          changed: r.changed === true,
+          failed: r.failed === true,
+          skipped: r.skipped === true,
+          unreachable: r.unreachable === true,
+          msg: typeof r.msg === "string" ? r.msg : undefined,
+          result: r,
+        });
+      }
+    }
+  }
+  return { stats: doc.stats ?? {}, tasks };
+}
+
+/** Run one playbook of ansible/ against the given hosts. Never throws for a failed play: see `ok`. */
+export async function runPlaybook(opts: PlaybookOptions): Promise<PlaybookRun> {
+  const dir = await Deno.makeTempDir({ prefix: "wod-ansible-" });
+  await Deno.chmod(dir, 0o700);
+  const started = performance.now();
+  try {
+    const inv = join(dir, "inventory.json");
+    await Deno.writeTextFile(inv, JSON.stringify(inventory(opts.hosts)), { mode: 0o600 });
+    const args = ["-i", inv, join(ANSIBLE_DIR, opts.playbook)];
+    if (opts.extraVars) {
+      const ev = join(dir, "extra-vars.json");
+      await Deno.writeTextFile(ev, JSON.stringify(opts.extraVars), { mode: 0o600 });
+      args.push("--extra-vars", `@${ev}`);
+    }
+    const child = new Deno.Command("ansible-playbook", {
+      args,
+      cwd: ANSIBLE_DIR,
+      env: {
+        ANSIBLE_CONFIG: join(ANSIBLE_DIR, "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK: "json",
+        ANSIBLE_HOST_KEY_CHECKING: "True",
+        ANSIBLE_NOCOLOR: "1",
+        ANSIBLE_LOCAL_TEMP: join(dir, "tmp"),
+        ...(opts.env ?? {}),
+      },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const out = await child.output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = redactText(new TextDecoder().decode(out.stderr), opts.redact);
+    const parsed = parseOutput(stdout);
+    const seconds = (performance.now() - started) / 1000;
+    if (opts.log) {
+      for (const [h, s] of Object.entries(parsed.stats)) {
+        opts.log(
+          `${opts.playbook} ${h}: ok=${s.ok} changed=${s.changed} failed=${s.failures} ` +
+            `unreachable=${s.unreachable} (${seconds.toFixed(1)} s)`,
+        );
+      }
+      for (const t of parsed.tasks) {
+        if (t.failed || t.unreachable) {
+          opts.log(
+            `${opts.playbook} ${t.host}: task "${t.task}" failed: ${redactText(t.msg ?? "", opts.redact)}`,
+          );
+        }
+      }
+    }
+    if (Object.keys(parsed.stats).length === 0) {
+      throw new WodError(
+        `ansible-playbook ${opts.playbook} produced no result (exit code ${out.code}):\n${
+          redactText(stderr.trim().split("\n").slice(-15).join("\n") || stdout.slice(0, 2000), opts.redact)
+        }`,
+      );
+    }
+    return { ok: out.code === 0, code: out.code, stats: parsed.stats, tasks: parsed.tasks, seconds, stderr };
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** A one-line reason for a failed run (first failed task), without secrets. */
+export function failureReason(run: PlaybookRun, redact: string[] = []): string {
+  const t = run.tasks.find((x) => x.failed || x.unreachable);
+  if (t) return redactText(`task "${t.task}" on ${t.host}: ${t.msg ?? "failed"}`, redact);
+  return redactText(run.stderr.trim().split("\n").slice(-5).join("\n") || `exit code ${run.code}`, redact);
+}

@@ -1,0 +1,164 @@
+// The install playbook against the real shared sandbox: idempotence (a re-run reports changed=0),
+// what it installs (accounts, kernels, hub with a least-privilege service token) and a fail2ban jail
+// that really bans an address after repeated failed logins.
+import net from "node:net";
+import { join } from "node:path";
+import { assert, assertEquals, assertMatch } from "../common/assert.ts";
+import { ensureSandbox, installSandbox, sandboxNftTable, sandboxSsh } from "./sandbox.ts";
+import { HubClient } from "./hub.ts";
+import { runPlaybook } from "./ansible.ts";
+
+const isRoot = Deno.uid() === 0;
+// A loopback address of its own: 127.0.0.1 is in the jail's ignore list (everything else uses it).
+const ATTACKER = "127.0.0.2";
+
+/** One raw HTTP request from `local` (bound source address); resolves to the status, or 0 when refused. */
+function requestFrom(local: string, port: number, request: string): Promise<number> {
+  return new Promise((resolve) => {
+    let data = "";
+    const s = net.connect({ host: "127.0.0.1", port, localAddress: local });
+    s.setTimeout(15_000, () => {
+      s.destroy();
+      resolve(0);
+    });
+    s.on("connect", () => s.write(request));
+    s.on("data", (d) => {
+      data += String(d);
+      const m = data.match(/^HTTP\/1\.[01] (\d{3})/);
+      if (m) {
+        s.destroy();
+        resolve(Number(m[1]));
+      }
+    });
+    s.on("error", () => resolve(0));
+    s.on("close", () => resolve(0));
+  });
+}
+
+function loginRequest(port: number): string {
+  const body = "username=student39&password=not-the-password";
+  return `POST /hub/login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+    `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+Deno.test({
+  name:
+    "install playbook: a re-run reports changed=0, accounts, kernels and a scoped service token are in place",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const info = await ensureSandbox();
+    const again = await installSandbox();
+    assertEquals(again.changed, 0, "the second install run changed something");
+
+    const ids = await sandboxSsh(info, ["id", "student7"]);
+    assertMatch(ids.stdout, /uid=2007\(student7\) gid=2007\(student7\)/);
+    const admin = await sandboxSsh(info, ["id", "wodadmin"]);
+    assertEquals(admin.code, 0, "no admin account");
+    const home = await sandboxSsh(info, ["stat", "-c%a:%U", "/student/student120"]);
+    assertEquals(home.stdout.trim(), "700:student120");
+    const kernels = await sandboxSsh(info, [
+      "ls",
+      "/usr/share/jupyter/kernels",
+      "/usr/local/share/jupyter/kernels",
+    ]);
+    assertMatch(kernels.stdout, /python3/);
+    assertMatch(kernels.stdout, /deno/);
+
+    const hub = await HubClient.fromTokenFile(info.hub_url, info.hub_token_file);
+    assertMatch((await hub.info()).version, /^\d+\./);
+    assertEquals((await Deno.stat(info.hub_token_file)).mode! & 0o077, 0, "token file readable by others");
+    // Least privilege: the token manages users and servers but cannot e.g. shut the hub down.
+    const shutdown = await hub.request("POST", "/shutdown");
+    assertEquals(shutdown.status, 403);
+    const me = await hub.request<{ kind: string; scopes: string[] }>("GET", "/user");
+    assertEquals(me.body.kind, "service");
+    assert(
+      !me.body.scopes.includes("admin-ui") && !me.body.scopes.includes("shutdown"),
+      me.body.scopes.join(","),
+    );
+  },
+});
+
+Deno.test({
+  name: "fail2ban bans an address after repeated failed hub logins",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const info = await ensureSandbox();
+    const port = Number(new URL(info.hub_url).port);
+    const jail = "wod-jupyterhub";
+    await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", ATTACKER]);
+    try {
+      const max = Number(
+        (await sandboxSsh(info, ["fail2ban-client", "get", jail, "maxretry"])).stdout.trim(),
+      );
+      assert(max >= 2 && max <= 20, `maxretry ${max}`);
+      assertEquals(
+        await requestFrom(ATTACKER, port, "GET /hub/login HTTP/1.0\r\n\r\n"),
+        200,
+        "not reachable before",
+      );
+      for (let i = 0; i < max; i++) {
+        // A wrong password: JupyterHub 3 answers with the login page again.
+        const status = await requestFrom(ATTACKER, port, loginRequest(port));
+        if (status === 0) break; // already banned (earlier failures still counted)
+        assertEquals(status, 200);
+      }
+      let banned = "";
+      for (let i = 0; i < 40 && !banned.includes(ATTACKER); i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        banned = (await sandboxSsh(info, ["fail2ban-client", "get", jail, "banip"])).stdout;
+      }
+      assert(banned.includes(ATTACKER), `fail2ban did not ban ${ATTACKER}: ${banned}`);
+      const table = await sandboxSsh(info, ["nft", "list", "table", "inet", sandboxNftTable(info)]);
+      assertMatch(table.stdout, new RegExp(ATTACKER.replaceAll(".", "\\.")));
+      // Really banned: the hub port no longer answers that address, and still answers 127.0.0.1.
+      assertEquals(
+        await requestFrom(ATTACKER, port, "GET /hub/login HTTP/1.0\r\n\r\n"),
+        0,
+        "banned address served",
+      );
+      assertEquals(await requestFrom("127.0.0.1", port, "GET /hub/login HTTP/1.0\r\n\r\n"), 200);
+    } finally {
+      await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", ATTACKER]);
+    }
+  },
+});
+
+Deno.test({
+  name: "the Ansible runner checks host keys: a host whose key differs from the pinned one is not contacted",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const info = await ensureSandbox();
+    const dir = await Deno.makeTempDir({ prefix: "wod-hostkey-test-" });
+    try {
+      const other = join(dir, "other_key");
+      await new Deno.Command("ssh-keygen", { args: ["-q", "-t", "ed25519", "-N", "", "-f", other] }).output();
+      const pub = (await Deno.readTextFile(`${other}.pub`)).trim().split(" ");
+      const kh = join(dir, "known_hosts");
+      await Deno.writeTextFile(kh, `[127.0.0.1]:${info.ssh_port} ${pub[0]} ${pub[1]}\n`);
+      const run = await runPlaybook({
+        playbook: "seats.yml",
+        hosts: [{
+          name: "jup1",
+          host: "127.0.0.1",
+          port: info.ssh_port,
+          user: "root",
+          keyFile: info.ssh_key,
+          knownHostsFile: kh,
+        }],
+        env: { ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, "cp") },
+      });
+      assertEquals(run.ok, false);
+      assertEquals(run.stats.jup1.unreachable, 1);
+      assertMatch(run.tasks[0].msg ?? "", /Host key verification failed/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

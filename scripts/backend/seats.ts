@@ -1,0 +1,372 @@
+// Seat actions on a backend: CREATE, CLEANUP, RESET, PURGE for a list of seats in ONE ansible-playbook
+// run (ansible/seats.yml). New passwords come from the CSPRNG here, travel only in the runner's
+// extra-vars file (0600, deleted after) and come back only in the typed results.
+import { dirname, join } from "node:path";
+import { existsSync } from "node:fs";
+import { WodError } from "../common/errors.ts";
+import { exec } from "../common/exec.ts";
+import { findBackend, loadConfig, type WorkshopEntry } from "../config/load.ts";
+import type { EnvironmentBackend } from "../config/types.gen.ts";
+import { ANSIBLE_DIR, failureReason, runPlaybook } from "./ansible.ts";
+import { sandboxStatus } from "./sandbox.ts";
+
+export type SeatAction = "CREATE" | "CLEANUP" | "RESET" | "PURGE";
+export const SEAT_ACTIONS: SeatAction[] = ["CREATE", "CLEANUP", "RESET", "PURGE"];
+
+export interface SeatTask {
+  action: SeatAction;
+  workshop: string;
+  seat: number;
+  mode?: "WKSHP" | "CHLG";
+}
+
+export interface SeatResult {
+  seat: number;
+  action: SeatAction;
+  workshop: string;
+  ok: boolean;
+  /** New password (every action), never logged. */
+  password?: string;
+  /** 0-100, CLEANUP. */
+  completion?: number;
+  /** Seat status after the action: active, free or held-for-reset. */
+  status?: string;
+  /** Reason when !ok (no secrets). */
+  error?: string;
+}
+
+export interface BackendConnection {
+  host: string;
+  port: number;
+  user: string;
+  keyFile?: string;
+  knownHostsFile?: string;
+  hubUrl: string;
+  hubTokenFile?: string;
+  fqdn: string;
+}
+
+/** Connection details of any backend; sandbox backends resolve through `wod sandbox status`. */
+export async function backendConnection(
+  root: string,
+  envName: string,
+  backendName: string,
+  privateDir?: string,
+) {
+  const cfg = await loadConfig(root, { privateDir });
+  const env = cfg.environments.get(envName);
+  if (!env) throw new WodError(`Unknown environment "${envName}" in ${root}/environments`);
+  return await connectionFor(findBackend(env, backendName), envName);
+}
+
+async function connectionFor(b: EnvironmentBackend, envName: string): Promise<BackendConnection> {
+  if (b.sandbox) {
+    const s = await sandboxStatus();
+    if (!s) {
+      throw new WodError(
+        `Backend "${b.name}" of environment "${envName}" is the sandbox, which is not running: ` +
+          "run `deno task wod sandbox up`",
+      );
+    }
+    return {
+      host: s.host,
+      port: s.ssh_port,
+      user: s.ssh_user,
+      keyFile: s.ssh_key,
+      knownHostsFile: s.known_hosts,
+      hubUrl: s.hub_url,
+      hubTokenFile: s.hub_token_file,
+      fqdn: b.fqdn ?? "localhost",
+    };
+  }
+  const host = b.host ?? b.fqdn;
+  if (!host) throw new WodError(`Backend "${b.name}" of environment "${envName}" has neither host nor fqdn`);
+  const fqdn = b.fqdn ?? host;
+  return {
+    host,
+    port: b.ssh_port ?? 22,
+    user: b.ssh_user ?? "root",
+    hubUrl: b.hub_url ?? `https://${fqdn}`,
+    fqdn,
+  };
+}
+
+// No look-alike characters (0/O/o, 1/l/I/i).
+const ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz23456789";
+export const PASSWORD_LENGTH = 16;
+
+/** A new password from the CSPRNG (rejection sampling: no modulo bias). */
+export function newPassword(length = PASSWORD_LENGTH): string {
+  const out: string[] = [];
+  const limit = 256 - (256 % ALPHABET.length);
+  while (out.length < length) {
+    for (const b of crypto.getRandomValues(new Uint8Array(length * 2))) {
+      if (b < limit && out.length < length) out.push(ALPHABET[b % ALPHABET.length]);
+    }
+  }
+  return out.join("");
+}
+
+/** Where a run is staged on the backend (removed at the end of the run). */
+const STAGING_ROOT = "/var/lib/wod/run";
+
+const HOOKS: Record<SeatAction, string[]> = {
+  CREATE: ["create", "post-copy"],
+  CLEANUP: ["cleanup"],
+  RESET: ["reset"],
+  PURGE: ["purge"],
+};
+
+interface ContentFile {
+  path: string;
+  nl: boolean;
+}
+
+function isText(data: Uint8Array): boolean {
+  if (data.includes(0)) return false;
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(data);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function walk(dir: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(join(dir, rel))) {
+    const p = rel ? `${rel}/${e.name}` : e.name;
+    if (e.name.startsWith(".")) continue;
+    if (!rel && (e.name === "hooks" || e.name === "workshop.yaml")) continue;
+    if (e.isDirectory) out.push(...await walk(dir, p));
+    else if (e.isFile) out.push(p);
+  }
+  return out.sort();
+}
+
+interface Prepared {
+  textFiles: ContentFile[];
+}
+
+/** Stage a workshop: text files listed for the template module, the rest copied into the archive tree. */
+async function prepareWorkshop(w: WorkshopEntry, renderDir: string, archiveDir: string): Promise<Prepared> {
+  await Deno.symlink(w.dir, join(renderDir, "w", w.id));
+  const textFiles: ContentFile[] = [];
+  for (const p of await walk(w.dir)) {
+    const data = await Deno.readFile(join(w.dir, p));
+    if (isText(data) && data.length < 20_000_000) {
+      textFiles.push({ path: p, nl: data.length > 0 && data[data.length - 1] === 10 });
+    } else {
+      const dest = join(archiveDir, "content", w.id, p);
+      await Deno.mkdir(dirname(dest), { recursive: true });
+      await Deno.writeFile(dest, data);
+    }
+  }
+  return { textFiles };
+}
+
+/** Hook scripts of a workshop for one stage: public layer first, then the private one. */
+async function stageHooks(
+  w: WorkshopEntry,
+  stage: string,
+  archiveDir: string,
+  privateDir?: string,
+): Promise<string[]> {
+  const layers: { layer: string; dir: string }[] = [];
+  const publicDir = w.layer === "public" ? w.dir : w.overridden?.dir;
+  if (publicDir) layers.push({ layer: "public", dir: publicDir });
+  const privDir = w.layer === "private"
+    ? w.dir
+    : privateDir
+    ? join(privateDir, "workshops", w.id)
+    : undefined;
+  if (privDir && privDir !== publicDir) layers.push({ layer: "private", dir: privDir });
+  const out: string[] = [];
+  for (const { layer, dir } of layers) {
+    const declared = (w.value.hooks as Record<string, string> | undefined)?.[stage];
+    const candidates = [declared, `hooks/${stage}`].filter((x): x is string => !!x);
+    const file = candidates.map((c) => join(dir, c)).find((p) => existsSync(p));
+    if (!file) continue;
+    const rel = join("hooks", w.id, layer, stage);
+    await Deno.mkdir(join(archiveDir, dirname(rel)), { recursive: true });
+    await Deno.copyFile(file, join(archiveDir, rel));
+    await Deno.chmod(join(archiveDir, rel), 0o755);
+    out.push(rel);
+  }
+  return out;
+}
+
+export interface RunSeatOptions {
+  root: string;
+  privateDir?: string;
+  env: string;
+  backend: string;
+  tasks: SeatTask[];
+  log?: (line: string) => void;
+  /** Start hub servers of created seats (default true). */
+  startServers?: boolean;
+}
+
+/** ONE ansible-playbook run for all tasks of that backend. Results are in task order. */
+export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> {
+  const cfg = await loadConfig(opts.root, { privateDir: opts.privateDir });
+  const env = cfg.environments.get(opts.env);
+  if (!env) {
+    throw new WodError(`Unknown environment "${opts.env}": no environments/${opts.env}.yaml in ${opts.root}`);
+  }
+  const backend = findBackend(env, opts.backend);
+  const [first, last] = backend.students as [number, number];
+  for (const t of opts.tasks) {
+    if (!SEAT_ACTIONS.includes(t.action)) throw new WodError(`Unknown seat action "${t.action}"`);
+    if (!Number.isInteger(t.seat) || t.seat < first || t.seat > last) {
+      throw new WodError(
+        `Seat ${t.seat} is outside the student pool [${first}, ${last}] of backend "${backend.name}" ` +
+          `(environment "${opts.env}")`,
+      );
+    }
+    if (!cfg.workshops.has(t.workshop)) {
+      throw new WodError(`Unknown workshop "${t.workshop}": no workshops/${t.workshop}/workshop.yaml`);
+    }
+  }
+  if (opts.tasks.length === 0) return [];
+  const conn = await connectionFor(backend, opts.env);
+  const passwords = opts.tasks.map(() => newPassword());
+  const work = await Deno.makeTempDir({ prefix: "wod-seats-" });
+  await Deno.chmod(work, 0o700);
+  try {
+    const renderDir = join(work, "render");
+    const archiveDir = join(work, "archive");
+    await Deno.mkdir(join(renderDir, "w"), { recursive: true });
+    await Deno.mkdir(archiveDir, { recursive: true });
+    await Deno.symlink(
+      join(ANSIBLE_DIR, "roles/wod_seats/templates/bundle.j2"),
+      join(renderDir, "bundle.j2"),
+    );
+    const runId = `${Date.now()}-${crypto.randomUUID().slice(0, 8)}`;
+    const workshops: Record<string, { text_files: ContentFile[] }> = {};
+    const templateVars: Record<string, unknown> = {};
+    const varSource: Record<string, string> = {};
+    const addVars = (vars: Record<string, unknown> | undefined, from: string) => {
+      for (const [k, v] of Object.entries(vars ?? {})) {
+        if (/^(wod_|ansible_)/.test(k)) {
+          throw new WodError(`Template variable ${k} of ${from} uses a reserved prefix (wod_, ansible_)`);
+        }
+        if (k in varSource && varSource[k] !== "the environment" && templateVars[k] !== v) {
+          throw new WodError(
+            `Workshops ${
+              varSource[k]
+            } and ${from} set template variable ${k} differently: run them separately`,
+          );
+        }
+        templateVars[k] = v;
+        varSource[k] = from;
+      }
+    };
+    addVars(env.value.vars, "the environment");
+    // Content is staged only for the workshops of created seats.
+    for (const id of new Set(opts.tasks.filter((t) => t.action === "CREATE").map((t) => t.workshop))) {
+      const w = cfg.workshops.get(id)!;
+      workshops[id] = { text_files: (await prepareWorkshop(w, renderDir, archiveDir)).textFiles };
+      addVars(w.value.vars, id);
+    }
+    const staged = new Map<string, string[]>();
+    const tasks = [];
+    for (const [index, t] of opts.tasks.entries()) {
+      const w = cfg.workshops.get(t.workshop)!;
+      const hooks: Record<string, string[]> = {};
+      for (const stage of HOOKS[t.action]) {
+        const key = `${t.workshop}/${stage}`;
+        if (!staged.has(key)) {
+          const files = await stageHooks(w, stage, archiveDir, opts.privateDir);
+          staged.set(key, files.map((p) => `${STAGING_ROOT}/${runId}/${p}`));
+        }
+        if (staged.get(key)!.length) hooks[stage] = staged.get(key)!;
+      }
+      tasks.push({
+        index,
+        seat: t.seat,
+        action: t.action,
+        workshop: t.workshop,
+        mode: t.mode ?? "WKSHP",
+        reset: w.value.reset === true,
+        hooks,
+      });
+    }
+    let archive = "";
+    if ([...Deno.readDirSync(archiveDir)].length > 0) {
+      archive = join(work, "stage.tar");
+      await exec("tar", ["-C", archiveDir, "-cf", archive, "."]);
+    }
+    const hubPort = new URL(conn.hubUrl).port;
+    const run = await runPlaybook({
+      playbook: "seats.yml",
+      hosts: [{
+        name: backend.name,
+        host: conn.host,
+        port: conn.port,
+        user: conn.user,
+        keyFile: conn.keyFile,
+        knownHostsFile: conn.knownHostsFile,
+      }],
+      extraVars: {
+        ...templateVars,
+        WODBEEXTFQDN: conn.fqdn,
+        HTTPPORT: hubPort || (conn.hubUrl.startsWith("https") ? "443" : "80"),
+        wod_seats_run_id: runId,
+        wod_seats_staging_root: STAGING_ROOT,
+        wod_seats_tasks: tasks,
+        wod_seats_passwords: passwords,
+        wod_seats_workshops: workshops,
+        wod_seats_render_dir: renderDir,
+        wod_seats_archive: archive,
+        wod_seats_start_servers: opts.startServers ?? true,
+      },
+      redact: passwords,
+      log: opts.log,
+    });
+    const reported = run.tasks.find((t) => t.task.endsWith("Report seat results") && !t.failed);
+    const facts = reported?.result.ansible_facts as
+      | { wod_seats_results?: Omit<SeatResult, "password">[]; wod_seats_timings?: Record<string, number> }
+      | undefined;
+    if (facts?.wod_seats_timings && opts.log) {
+      opts.log(`seats.yml ${backend.name}: backend seconds ${JSON.stringify(facts.wod_seats_timings)}`);
+    }
+    const rows = facts?.wod_seats_results;
+    if (!run.ok || !rows || rows.length !== opts.tasks.length) {
+      const reason = failureReason(run, passwords);
+      return opts.tasks.map((t) => ({
+        seat: t.seat,
+        action: t.action,
+        workshop: t.workshop,
+        ok: false,
+        error: `Seat playbook failed: ${reason}`,
+      }));
+    }
+    return rows.map((r, i) => {
+      const res: SeatResult = {
+        seat: opts.tasks[i].seat,
+        action: opts.tasks[i].action,
+        workshop: opts.tasks[i].workshop,
+        ok: r.ok === true,
+      };
+      if (res.ok) res.password = passwords[i];
+      if (typeof r.completion === "number") res.completion = r.completion;
+      if (r.status) res.status = r.status;
+      if (r.error) res.error = r.error;
+      return res;
+    });
+  } finally {
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}
+
+/** "7" or "3-9" -> seat numbers. */
+export function parseSeatRange(text: string): number[] {
+  const m = text.match(/^(\d+)(?:-(\d+))?$/);
+  if (!m) throw new WodError(`Invalid seat range "${text}": expected N or N-M`);
+  const a = Number(m[1]);
+  const b = m[2] === undefined ? a : Number(m[2]);
+  if (b < a) throw new WodError(`Invalid seat range "${text}": ${b} is below ${a}`);
+  if (b - a >= 10000) throw new WodError(`Invalid seat range "${text}": more than 10000 seats`);
+  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+}

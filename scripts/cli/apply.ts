@@ -1,0 +1,32 @@
+// `wod apply --env ENV [--dry-run]`: reconcile the backends with recorded state.
+import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
+import { apply } from "../state/apply.ts";
+
+export const help = `Usage: deno task wod apply --env ENV [--dry-run] [--private DIR] [--json]
+
+Runs the seat actions recorded state asks for: ONE playbook run per backend for all pending seats,
+then delivers credentials (front-end API: frontend.api_url with the credentials named by
+frontend.username_env/password_env; participant email when mail.send_credentials is true, the
+sealed address opened with WOD_AGE_IDENTITY or WOD_AGE_IDENTITY_FILE), then commits the results
+(active, free, or failed with the reason; failed seats are retried by the next apply).
+Nothing pending: no backend run and no commit. --dry-run prints the tasks only.
+Exit code: 0 when every seat action succeeded, 1 otherwise.`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs("apply", args, {
+    env: { type: "string" },
+    "dry-run": { type: "boolean" },
+    private: { type: "string" },
+    json: { type: "boolean" },
+  });
+  const env = requireOption("apply", values.env, "env");
+  const report = await apply({
+    root: repoRoot(),
+    env,
+    privateDir: values.private,
+    dryRun: values["dry-run"],
+    log: values.json ? (l) => console.error(l) : (l) => console.log(l),
+  });
+  if (values.json) console.log(JSON.stringify(report, null, 2));
+  return report.outcomes.some((o) => !o.ok) ? 1 : 0;
+}

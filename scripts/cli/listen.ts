@@ -1,0 +1,192 @@
+// wod listen: the SMTP order listener (runs until SIGTERM or SIGINT).
+import { join, resolve } from "node:path";
+import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
+import { UsageError, WodError } from "../common/errors.ts";
+import { loadConfig } from "../config/load.ts";
+import { jsonLogger, startListener } from "../mail/listener.ts";
+import { DirSink, type OrderSink } from "../mail/sink.ts";
+import { DispatchSink } from "../mail/dispatch.ts";
+
+export const help = `
+Usage: deno task wod listen --env ENV [--listen HOST:PORT] [--health HOST:PORT|none] [--spool DIR]
+
+The SMTP order listener of environment ENV: accepts orders in the original format (Subject
+"CREATE <seat> <customerId> <email>", body the workshop name; also CLEANUP, RESET, PURGE, CHLG-) and
+signed native orders (Subject WOD-ORDER, HMAC-SHA256), from the senders and client networks of the
+environment's "orders" block only. An accepted order is fsynced to the spool before the 250 reply; a
+worker records spooled orders in the state store (several per commit), or with orders.dispatch
+starts the order workflow per order (workflow_dispatch; GITHUB_TOKEN, state.github_repo or
+GITHUB_REPOSITORY, WOD_ORDER_WORKFLOW, GITHUB_REF_NAME), and deletes them from the spool only when
+the store or GitHub confirmed them. Logs are JSON lines on stdout. Stops on SIGTERM/SIGINT.
+
+Options:
+  --env ENV            environment (environments/ENV.yaml)
+  --listen HOST:PORT   SMTP address (default: orders.listen of the environment, else 127.0.0.1:10025)
+  --health HOST:PORT   HTTP health endpoint, GET /health (default: 127.0.0.1, SMTP port + 1; "none")
+  --spool DIR          spool directory (default: .wod/spool/ENV under the repository)
+  --record-to DIR      record orders in DIR/orders.jsonl instead of the state store (tests, bench)
+  --private DIR        private overlay checkout
+  --hostname NAME      name in the SMTP greeting (default: the machine's host name)
+  --max-connections N  concurrent SMTP connections (default 200)
+  --max-size BYTES     message size limit (default 65536)
+`;
+
+function hostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`Invalid --${flag} "${text}": expected HOST:PORT`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+function positiveInt(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,9}$/.test(text)) {
+    throw new UsageError(`Invalid --${flag} "${text}": expected a positive integer`);
+  }
+  return Number(text);
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs("listen", args, {
+    env: { type: "string" },
+    listen: { type: "string" },
+    health: { type: "string" },
+    spool: { type: "string" },
+    "record-to": { type: "string" },
+    private: { type: "string" },
+    hostname: { type: "string" },
+    "max-connections": { type: "string" },
+    "max-size": { type: "string" },
+  });
+  const envName = requireOption("listen", values.env, "env");
+  const root = repoRoot();
+  const privateDir = values.private as string | undefined;
+  const cfg = await loadConfig(root, { privateDir });
+  const errors = cfg.diagnostics.filter((d) => d.severity === "error");
+  if (errors.length) {
+    throw new WodError(
+      `Configuration has ${errors.length} error(s), first: ${errors[0].file}:${errors[0].line}:${
+        errors[0].col
+      }: ${errors[0].message} (run \`deno task wod validate\`)`,
+    );
+  }
+  const env = cfg.environments.get(envName);
+  if (!env) {
+    throw new UsageError(
+      `Unknown environment "${envName}": expected one of ${
+        [...cfg.environments.keys()].join(", ") || "(none)"
+      }`,
+    );
+  }
+  const orders = env.value.orders ?? {};
+  const listen = hostPort(values.listen ?? orders.listen ?? "127.0.0.1:10025", "listen");
+  // The health endpoint stays on loopback unless asked otherwise (it shows counters and errors).
+  const healthText = values.health ?? `127.0.0.1:${listen.port === 0 ? 0 : listen.port + 1}`;
+  const health = healthText === "none" ? undefined : hostPort(healthText, "health");
+  let hmacKey: string | undefined;
+  if (orders.hmac_secret_env) {
+    hmacKey = Deno.env.get(orders.hmac_secret_env);
+    if (!hmacKey) {
+      throw new WodError(
+        `Environment variable ${orders.hmac_secret_env} (orders.hmac_secret_env of ${env.file}) is not set: signed orders need the HMAC key`,
+      );
+    }
+  }
+  let tls: { cert: string; key: string } | undefined;
+  if (orders.tls_cert_file || orders.tls_key_file) {
+    if (!orders.tls_cert_file || !orders.tls_key_file) {
+      throw new WodError(`orders.tls_cert_file and orders.tls_key_file of ${env.file} go together: set both`);
+    }
+    const read = async (f: string, what: string) => {
+      try {
+        return await Deno.readTextFile(resolve(root, f));
+      } catch (e) {
+        throw new WodError(`Cannot read the STARTTLS ${what} ${f} (orders of ${env.file})`, { cause: e });
+      }
+    };
+    tls = {
+      cert: await read(orders.tls_cert_file, "certificate"),
+      key: await read(orders.tls_key_file, "key"),
+    };
+  }
+  let auth: { user: string; password: string } | undefined;
+  if (orders.auth_user || orders.auth_password_env) {
+    const password = orders.auth_password_env ? Deno.env.get(orders.auth_password_env) : undefined;
+    if (!orders.auth_user || !password) {
+      throw new WodError(
+        `SMTP AUTH of ${env.file} needs orders.auth_user and the password in the environment variable named by orders.auth_password_env${
+          orders.auth_password_env ? ` (${orders.auth_password_env} is not set)` : ""
+        }`,
+      );
+    }
+    if (!tls) {
+      throw new WodError(
+        `SMTP AUTH of ${env.file} needs STARTTLS: set orders.tls_cert_file and tls_key_file`,
+      );
+    }
+    auth = { user: orders.auth_user, password };
+  }
+  const spoolDir = values.spool ?? join(root, ".wod", "spool", envName);
+  const log = jsonLogger();
+  let sink: OrderSink;
+  const recordTo = values["record-to"] as string | undefined;
+  if (recordTo) sink = new DirSink(recordTo);
+  else if (orders.dispatch) {
+    // orders.dispatch: one workflow_dispatch per order (GITHUB_API_URL, GITHUB_TOKEN, repository).
+    const repo = env.value.state?.github_repo ?? Deno.env.get("GITHUB_REPOSITORY");
+    const token = Deno.env.get("GITHUB_TOKEN");
+    if (!repo) {
+      throw new WodError(
+        `Environment "${envName}" drains orders into workflow_dispatch (orders.dispatch) but names no repository: set state.github_repo in ${env.file} or GITHUB_REPOSITORY`,
+      );
+    }
+    if (!token) throw new WodError("orders.dispatch needs GITHUB_TOKEN (a token allowed to run workflows)");
+    await Deno.mkdir(spoolDir, { recursive: true, mode: 0o700 });
+    sink = new DispatchSink({
+      baseUrl: Deno.env.get("GITHUB_API_URL") ?? "https://api.github.com",
+      token,
+      repo,
+      workflow: Deno.env.get("WOD_ORDER_WORKFLOW") ?? "order.yml",
+      ref: Deno.env.get("GITHUB_REF_NAME") ?? "main",
+      recipients: env.value.seal?.recipients ?? [],
+      dir: spoolDir,
+      log,
+    });
+  } else {
+    const { openStore } = await import("../state/store.ts");
+    sink = await openStore(root, envName, { config: cfg, privateDir });
+  }
+  const listener = await startListener({
+    cfg,
+    env: envName,
+    host: listen.host,
+    port: listen.port,
+    health,
+    spoolDir,
+    sink,
+    hmacKey,
+    tls,
+    auth,
+    requireAuth: orders.require_auth ?? false,
+    hostname: values.hostname ?? Deno.hostname(),
+    limits: {
+      ...(values["max-connections"]
+        ? { maxConnections: positiveInt(values["max-connections"], "max-connections") }
+        : {}),
+      ...(values["max-size"] ? { maxMessageBytes: positiveInt(values["max-size"], "max-size") } : {}),
+    },
+    log,
+  });
+  const done = Promise.withResolvers<void>();
+  const stop = () => done.resolve();
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  await done.promise;
+  Deno.removeSignalListener("SIGTERM", stop);
+  Deno.removeSignalListener("SIGINT", stop);
+  await listener.close();
+  if ("close" in sink && typeof (sink as { close?: unknown }).close === "function") {
+    await (sink as unknown as { close(): Promise<void> }).close();
+  }
+  log.flush();
+  return 0;
+}

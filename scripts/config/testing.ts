@@ -1,0 +1,71 @@
+// Test helpers for config fixtures: a temp copy of a fixture repo, exact edits, and running the real CLI.
+import { cpSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
+export const TESTDATA = new URL("./testdata/", import.meta.url).pathname;
+export const CORPUS = new URL("../../../shared/corpus/", import.meta.url).pathname;
+
+/** A temp copy of scripts/config/testdata/<name> (default: the small valid repo). */
+export async function copyFixture(name = "repo"): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "wod-config-" });
+  cpSync(join(TESTDATA, name), dir, { recursive: true });
+  return dir;
+}
+
+/** Replace exactly one occurrence of `from` in a file (throws when absent, so fixtures stay in sync). */
+export async function edit(root: string, file: string, from: string, to: string): Promise<void> {
+  const p = join(root, file);
+  const text = await Deno.readTextFile(p);
+  const i = text.indexOf(from);
+  if (i < 0) throw new Error(`Fixture edit: ${JSON.stringify(from)} not found in ${file}`);
+  await Deno.writeTextFile(p, text.slice(0, i) + to + text.slice(i + from.length));
+}
+
+export async function write(root: string, file: string, text: string): Promise<void> {
+  const p = join(root, file);
+  await Deno.mkdir(dirname(p), { recursive: true });
+  await Deno.writeTextFile(p, text);
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `deno run -A scripts/wod.ts ARGS` (the real CLI) with cwd and WOD_ROOT set to `root`. */
+export async function runWod(
+  root: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      join(REPO_ROOT, "deno.json"),
+      join(REPO_ROOT, "scripts/wod.ts"),
+      ...args,
+    ],
+    cwd: root,
+    env: { WOD_ROOT: root, NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Run a test body with a temp copy of a fixture, removed afterwards even on failure. */
+export async function withFixture(fn: (root: string) => Promise<void>, name = "repo"): Promise<void> {
+  const root = await copyFixture(name);
+  try {
+    await fn(root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}

@@ -1,0 +1,107 @@
+// Background processes of the demo (maildev, the listener): started detached (own session, output to a
+// log file) so they outlive `deno task demo`, recorded by PID and start time, stopped by that PID only.
+import { WodError } from "../common/errors.ts";
+
+export interface ProcRecord {
+  name: string;
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat: tells a reused PID apart. */
+  start: string;
+  log: string;
+}
+
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function running(p: ProcRecord): boolean {
+  return processStart(p.pid) === p.start;
+}
+
+/**
+ * Starts `argv` in its own session (setsid execs in place, so the PID is the program's), stdin from
+ * /dev/null, stdout and stderr appended to `log`. No shell string is built from the arguments: they
+ * travel as "$@".
+ */
+export function spawnDetached(
+  name: string,
+  argv: string[],
+  opts: { log: string; cwd?: string; env?: Record<string, string> },
+): ProcRecord {
+  const child = new Deno.Command("setsid", {
+    args: ["sh", "-c", 'exec "$@" >>"$WOD_DEMO_LOG" 2>&1 </dev/null', "sh", ...argv],
+    cwd: opts.cwd,
+    env: { ...opts.env, WOD_DEMO_LOG: opts.log },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.unref();
+  // The child reaps itself through Deno when it exits while we still run; nothing to await here.
+  child.status.catch(() => {});
+  let start: string | undefined;
+  for (let i = 0; i < 100 && start === undefined; i++) start = processStart(child.pid);
+  if (start === undefined) {
+    throw new WodError(`Cannot start ${name}: process ${child.pid} exited at once (log ${opts.log})`);
+  }
+  return { name, pid: child.pid, start, log: opts.log };
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`. Only when the PID still is the process we started. */
+export async function stopProcess(p: ProcRecord, graceMs = 5_000): Promise<"stopped" | "gone"> {
+  if (!running(p)) return "gone";
+  try {
+    Deno.kill(p.pid, "SIGTERM");
+  } catch {
+    return "gone";
+  }
+  const deadline = Date.now() + graceMs;
+  while (running(p) && Date.now() < deadline) await sleep(50);
+  if (running(p)) {
+    try {
+      Deno.kill(p.pid, "SIGKILL");
+    } catch { /* exited meanwhile */ }
+    while (running(p)) await sleep(20);
+  }
+  return "stopped";
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A free TCP port on 127.0.0.1 (and, with `pair`, the next one free too). */
+export function freePort(pair = false): number {
+  for (let i = 0; i < 50; i++) {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    if (!pair || port >= 65535) {
+      l.close();
+      if (!pair) return port;
+      continue;
+    }
+    try {
+      const l2 = Deno.listen({ hostname: "127.0.0.1", port: port + 1 });
+      l2.close();
+      l.close();
+      return port;
+    } catch {
+      l.close();
+    }
+  }
+  throw new WodError("Cannot find a free pair of TCP ports on 127.0.0.1");
+}
+
+/** Last lines of a log file (for error messages). */
+export async function logTail(file: string, lines = 15): Promise<string> {
+  try {
+    return (await Deno.readTextFile(file)).trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}

@@ -1,0 +1,216 @@
+// Crash test: `wod listen` is killed with SIGKILL during a burst of orders; after a restart every
+// acknowledged order is recorded exactly once. Also: SIGTERM stops it gracefully (exit 0, spool drained).
+import { join } from "node:path";
+import { assert, assertEquals } from "../common/assert.ts";
+import { openStore } from "../state/store.ts";
+import { makeRoot, recordedIds, SmtpClient, TEST_HMAC_ENV, TEST_KEY, waitFor } from "./testing.ts";
+
+const WOD = new URL("../wod.ts", import.meta.url).pathname;
+
+interface Child {
+  proc: Deno.ChildProcess;
+  port: number;
+  lines: string[];
+}
+
+/** `wod listen` as a child process; `sink` a DirSink directory, or undefined for the git state store. */
+async function startCli(root: string, spool: string, sink?: string): Promise<Child> {
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      WOD,
+      "listen",
+      "--env",
+      "t",
+      "--listen",
+      "127.0.0.1:0",
+      "--health",
+      "none",
+      "--spool",
+      spool,
+      ...(sink ? ["--record-to", sink] : []),
+    ],
+    env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const ready = Promise.withResolvers<number>();
+  (async () => {
+    let buf = "";
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stdout) {
+      buf += dec.decode(chunk, { stream: true });
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        lines.push(line);
+        try {
+          const j = JSON.parse(line);
+          if (j.event === "listening") ready.resolve(Number(String(j.smtp).split(":").pop()));
+        } catch {
+          // not JSON: reported by the assertion below
+        }
+      }
+    }
+    ready.reject(new Error(`wod listen exited before listening: ${lines.join("\n")}`));
+  })().catch(() => {});
+  const timer = setTimeout(() => ready.reject(new Error("wod listen did not start within 60 s")), 60_000);
+  try {
+    const port = await ready.promise;
+    return { proc, port, lines };
+  } catch (e) {
+    try {
+      proc.kill("SIGKILL");
+    } catch { /* already gone */ }
+    const err = new TextDecoder().decode(
+      (await proc.output().catch(() => ({ stderr: new Uint8Array() }))).stderr,
+    );
+    throw new Error(`${(e as Error).message}\n${err}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One connection sending orders back to back until `stop()`; collects the acknowledged ids. */
+async function sender(port: number, conn: number, acked: string[], stop: () => boolean): Promise<void> {
+  let c: SmtpClient;
+  try {
+    c = await SmtpClient.connect(port);
+  } catch {
+    return;
+  }
+  try {
+    if ((await c.reply()).code !== 220) return;
+    if ((await c.cmd("HELO burst.test")).code !== 250) return;
+    for (let i = 0; !stop(); i++) {
+      if ((await c.cmd("MAIL FROM:<api@front.test>")).code !== 250) return;
+      if ((await c.cmd("RCPT TO:<wodadmin@b1.test>")).code !== 250) return;
+      if ((await c.cmd("DATA")).code !== 354) return;
+      const seat = 1 + ((conn * 7 + i) % 20);
+      const r = await c.cmd(
+        `Subject: CREATE ${seat} k${conn}-${i} u${conn}.${i}@example.com\r\n\r\nWKSHP-Test\r\n.`,
+      );
+      if (r.code !== 250) return;
+      const m = /Order (\S+) accepted/.exec(r.text);
+      if (m) acked.push(m[1]);
+    }
+  } catch {
+    // the listener was killed: stop
+  } finally {
+    c.close();
+  }
+}
+
+Deno.test("kill -9 during a burst: after a restart every acknowledged order is recorded exactly once", async () => {
+  const root = await makeRoot();
+  const spool = join(root, "spool");
+  const sink = join(root, "sink");
+  let child: Child | undefined;
+  try {
+    child = await startCli(root, spool, sink);
+    const acked: string[] = [];
+    let killed = false;
+    const senders = Array.from({ length: 8 }, (_, k) => sender(child!.port, k, acked, () => killed));
+    await waitFor(() => acked.length >= 300, 60_000, "300 acknowledged orders");
+    child.proc.kill("SIGKILL");
+    killed = true;
+    const st = await child.proc.status;
+    assertEquals(st.signal, "SIGKILL");
+    await Promise.all(senders);
+    const ackedAtKill = [...acked];
+    child = await startCli(root, spool, sink);
+    const recorded = await waitFor(
+      async () => {
+        const ids = await recordedIds(sink);
+        const set = new Set(ids);
+        return ackedAtKill.every((id) => set.has(id)) ? ids : undefined;
+      },
+      60_000,
+      "every acknowledged order recorded",
+    );
+    await waitFor(
+      async () => {
+        for await (const e of Deno.readDir(spool)) if (e.name.startsWith("seg-")) return false;
+        return true;
+      },
+      30_000,
+      "empty spool",
+    );
+    const ids = await recordedIds(sink);
+    const counts = new Map<string, number>();
+    for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+    const twice = [...counts].filter(([, n]) => n > 1);
+    assertEquals(twice, [], "no order recorded twice");
+    assert(
+      recorded.length >= ackedAtKill.length,
+      `${recorded.length} recorded >= ${ackedAtKill.length} acked`,
+    );
+    // Graceful stop: SIGTERM -> exit 0 with a "stopped" log line.
+    child.proc.kill("SIGTERM");
+    const st2 = await child.proc.status;
+    assertEquals(st2.code, 0);
+    await child.proc.stderr.cancel();
+    assert(child.lines.some((l) => l.includes('"event":"stopped"')), "stopped logged");
+    assert(child.lines.every((l) => !l.includes("example.com")), "no email address in the logs");
+    child = undefined;
+  } finally {
+    if (child) {
+      try {
+        child.proc.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.proc.status;
+      await child.proc.stderr.cancel().catch(() => {});
+    }
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("kill -9 during a burst with the git state store: every acknowledged order is in the store after a restart", async () => {
+  const root = await makeRoot();
+  const spool = join(root, "spool");
+  let child: Child | undefined;
+  try {
+    child = await startCli(root, spool);
+    const acked: string[] = [];
+    let killed = false;
+    const senders = Array.from({ length: 4 }, (_, k) => sender(child!.port, k, acked, () => killed));
+    await waitFor(() => acked.length >= 60, 60_000, "60 acknowledged orders");
+    child.proc.kill("SIGKILL");
+    killed = true;
+    await child.proc.status;
+    await Promise.all(senders);
+    const ackedAtKill = [...acked];
+    child = await startCli(root, spool);
+    const stored = await waitFor(
+      async () => {
+        const store = await openStore(root, "t");
+        try {
+          const ids = (await store.readOrders()).map((o) => o.id);
+          const set = new Set(ids);
+          return ackedAtKill.every((id) => set.has(id)) ? ids : undefined;
+        } finally {
+          await store.close();
+        }
+      },
+      90_000,
+      "every acknowledged order in the git store",
+    );
+    assertEquals(new Set(stored).size, stored.length, "each order once");
+    child.proc.kill("SIGTERM");
+    assertEquals((await child.proc.status).code, 0);
+    await child.proc.stderr.cancel();
+    child = undefined;
+  } finally {
+    if (child) {
+      try {
+        child.proc.kill("SIGKILL");
+      } catch { /* gone */ }
+      await child.proc.status;
+      await child.proc.stderr.cancel().catch(() => {});
+    }
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -1,0 +1,365 @@
+// The order listener: SMTP intake (smtp.ts) + authentication and checks (scripts/orders) + durable spool
+// + drain worker into the state store + health endpoint + JSON-lines logs.
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Config, EnvironmentEntry } from "../config/load.ts";
+import { validator } from "../config/schema.ts";
+import { checkOrder } from "../orders/check.ts";
+import { orderFromMessage } from "../orders/message.ts";
+import { OrderError } from "../orders/parse.ts";
+import { ReplayGuard } from "./replay.ts";
+import { type Reply, type Session, type SmtpLimits, SmtpServer } from "./smtp.ts";
+import { Spool } from "./spool.ts";
+import { Drainer } from "./drain.ts";
+import type { OrderSink } from "./sink.ts";
+
+export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
+
+/** JSON lines on stdout, written in batches (one write per event-loop turn). */
+export function jsonLogger(
+  write: (s: string) => void = (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)),
+) {
+  let buf: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (!buf.length) return;
+    const text = buf.join("");
+    buf = [];
+    write(text);
+  };
+  const log: LogFn & { flush: () => void } = Object.assign(
+    (event: string, fields: Record<string, unknown> = {}) => {
+      buf.push(JSON.stringify({ t: new Date().toISOString(), event, ...fields }) + "\n");
+      if (!scheduled) {
+        scheduled = true;
+        setTimeout(flush, 0);
+      }
+    },
+    { flush },
+  );
+  return log;
+}
+
+// ---------- client networks ----------
+
+function ipv4(s: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return undefined;
+  const p = m.slice(1).map(Number);
+  if (p.some((x) => x > 255)) return undefined;
+  return ((p[0] << 24) >>> 0) + (p[1] << 16) + (p[2] << 8) + p[3];
+}
+
+export type NetworkMatcher = (addr: string) => boolean;
+
+/** Matcher for CIDR lists (IPv4 `a.b.c.d/n`, IPv6 exact `::1` or `::1/128`). Throws on a bad entry. */
+export function networkMatcher(cidrs: string[]): NetworkMatcher {
+  const v4: [number, number][] = [];
+  const v6: string[] = [];
+  for (const c of cidrs) {
+    const [addr, bitsText] = c.split("/");
+    const v = ipv4(addr);
+    if (v !== undefined) {
+      const bits = bitsText === undefined ? 32 : Number(bitsText);
+      if (!Number.isInteger(bits) || bits < 0 || bits > 32) {
+        throw new Error(`Invalid network "${c}": bad prefix length`);
+      }
+      const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+      v4.push([(v & mask) >>> 0, mask]);
+    } else if (addr.includes(":") && (bitsText === undefined || bitsText === "128")) {
+      v6.push(addr.toLowerCase());
+    } else {
+      throw new Error(`Invalid network "${c}": expected IPv4 CIDR such as 127.0.0.1/32 or an IPv6 address`);
+    }
+  }
+  return (addr: string) => {
+    const a = addr.replace(/^::ffff:/i, "");
+    const v = ipv4(a);
+    if (v !== undefined) return v4.some(([net, mask]) => ((v & mask) >>> 0) === net);
+    return v6.includes(a.toLowerCase());
+  };
+}
+
+// ---------- the listener ----------
+
+export interface ListenerOptions {
+  cfg: Config;
+  env: string;
+  host: string;
+  port: number;
+  /** Health endpoint address (undefined: none). */
+  health?: { host: string; port: number };
+  spoolDir: string;
+  sink: OrderSink;
+  /** HMAC key of signed orders (from the environment variable orders.hmac_secret_env). */
+  hmacKey?: string;
+  /** PEM certificate and key for STARTTLS (orders.tls_cert_file, tls_key_file). */
+  tls?: { cert: string; key: string };
+  /** SMTP AUTH credentials (orders.auth_user, the password from orders.auth_password_env). */
+  auth?: { user: string; password: string };
+  /** Refuse MAIL before AUTH (orders.require_auth). */
+  requireAuth?: boolean;
+  limits?: Partial<SmtpLimits>;
+  hostname?: string;
+  log?: LogFn;
+  drainDebounceMs?: number;
+  /** Orders per sink call (one commit). */
+  drainBatch?: number;
+}
+
+export interface ListenerStats {
+  connections: number;
+  accepted: number;
+  refused: number;
+  errors: number;
+  lastError?: string;
+}
+
+export interface Listener {
+  smtp: { host: string; port: number };
+  health?: { host: string; port: number };
+  stats: ListenerStats;
+  spool: Spool;
+  drainer: Drainer;
+  healthReport(): Record<string, unknown>;
+  /** Graceful stop: no new connections, finish messages in progress, drain the spool once. */
+  close(): Promise<void>;
+}
+
+function recipientBackends(env: EnvironmentEntry): { local: string; byDomain: Map<string, string> } {
+  const v = env.value;
+  const local = (v.orders?.recipient ?? v.admin_user ?? "wodadmin").toLowerCase();
+  const byDomain = new Map<string, string>();
+  for (const b of v.backends) {
+    for (const d of [b.fqdn, b.host]) {
+      if (d && !byDomain.has(d.toLowerCase())) byDomain.set(d.toLowerCase(), b.name);
+    }
+  }
+  return { local, byDomain };
+}
+
+export async function startListener(opts: ListenerOptions): Promise<Listener> {
+  const log = opts.log ?? (() => {});
+  const env = opts.cfg.environments.get(opts.env);
+  if (!env) throw new Error(`Unknown environment "${opts.env}"`);
+  const ordersCfg = env.value.orders ?? {};
+  const allowNet = networkMatcher(ordersCfg.networks ?? ["127.0.0.0/8", "::1"]);
+  const senders = ordersCfg.senders ? new Set(ordersCfg.senders.map((s) => s.toLowerCase())) : undefined;
+  const { local, byDomain } = recipientBackends(env);
+  const window = ordersCfg.replay_window_seconds ?? 300;
+
+  const spool = await Spool.open(opts.spoolDir);
+  const pendingIds: string[] = [];
+  for (const name of await spool.list()) pendingIds.push(...(await spool.read(name)).orders.map((o) => o.id));
+  const guard = await ReplayGuard.open(opts.spoolDir, window, pendingIds);
+  const drainer = new Drainer(spool, opts.sink, {
+    debounceMs: opts.drainDebounceMs ?? 100,
+    maxBatch: opts.drainBatch ?? 1000,
+    log,
+  });
+  const stats: ListenerStats = { connections: 0, accepted: 0, refused: 0, errors: 0 };
+  const started = new Date().toISOString();
+
+  const refuse = (code: number, text: string): Reply => ({ code, text });
+  const validOrder = validator("order");
+
+  if (opts.requireAuth && !(opts.auth && opts.tls)) {
+    throw new Error(
+      `orders.require_auth of environment ${env.name} needs auth_user, auth_password_env and a TLS certificate`,
+    );
+  }
+  const digest = (x: string) => createHash("sha256").update(x).digest();
+  const authDigest = opts.auth ? digest(`${opts.auth.user}\0${opts.auth.password}`) : undefined;
+
+  const server = new SmtpServer({
+    hostname: opts.hostname ?? "localhost",
+    limits: opts.limits,
+    tls: opts.tls,
+    requireAuth: opts.requireAuth,
+    handlers: {
+      ...(authDigest
+        ? {
+          onAuth: (_s: Session, user: string, password: string) =>
+            timingSafeEqual(digest(`${user}\0${password}`), authDigest),
+        }
+        : {}),
+      onConnect(s: Session) {
+        stats.connections++;
+        if (!allowNet(s.remote)) {
+          return refuse(
+            554,
+            `5.7.1 Client address ${s.remote} is not allowed to send orders to environment ${env.name}`,
+          );
+        }
+        return undefined;
+      },
+      onMail(_s, address) {
+        if (senders && !senders.has(address.toLowerCase())) {
+          return refuse(
+            550,
+            `5.7.1 Sender <${
+              address.replace(/[^\x21-\x7e]/g, "?")
+            }> is not allowed to order for environment ${env.name}`,
+          );
+        }
+        if (!senders && !opts.hmacKey) {
+          return refuse(550, `5.7.1 Environment ${env.name} has no allowed senders (orders.senders)`);
+        }
+        return undefined;
+      },
+      onRcpt(s, address) {
+        const at = address.lastIndexOf("@");
+        const lp = at < 0 ? address : address.slice(0, at);
+        const dom = at < 0 ? "" : address.slice(at + 1).toLowerCase();
+        const backend = byDomain.get(dom);
+        if (lp.toLowerCase() !== local || !backend) {
+          const shown = address.replace(/[^\x21-\x7e]/g, "?");
+          return refuse(
+            550,
+            `5.1.1 <${shown}> is not an order address of environment ${env.name}: expected ${local}@<backend fqdn> (${
+              [...byDomain.keys()].join(", ")
+            })`,
+          );
+        }
+        s.data.backend = backend;
+        return undefined;
+      },
+      async onData(s, message) {
+        let sig: string | undefined;
+        try {
+          const parsed = orderFromMessage(message.toString("latin1"), {
+            env: env.name,
+            backend: String(s.data.backend),
+            hmacKey: opts.hmacKey,
+            replayWindowSeconds: window,
+          });
+          if (parsed.format === "legacy" && !senders) {
+            throw new OrderError(
+              `Unsigned orders need an allowed sender (orders.senders of ${env.name})`,
+              550,
+              "5.7.1",
+            );
+          }
+          const problem = checkOrder(opts.cfg, parsed.order);
+          if (problem) throw new OrderError(problem);
+          // What the spool holds must be recordable: a schema-invalid order would block the drain.
+          if (!validOrder(parsed.order)) {
+            const e = validOrder.errors?.[0];
+            throw new OrderError(
+              `Invalid order: ${e?.instancePath || "the order"} ${e?.message ?? "does not match"}`,
+            );
+          }
+          if (parsed.sig) {
+            if (!guard.claim(parsed.sig)) {
+              throw new OrderError("Replayed order: this signature was already received", 550, "5.7.1");
+            }
+            sig = parsed.sig;
+          }
+          const o = parsed.order;
+          await spool.append(o);
+          if (sig) await guard.persist(sig);
+          stats.accepted++;
+          log("accepted", {
+            session: s.id,
+            remote: s.remote,
+            id: o.id,
+            action: o.action,
+            backend: o.backend,
+            workshop: o.workshop,
+            mode: o.mode,
+            seats: o.seats,
+            format: parsed.format,
+            client_gone: s.closed,
+          });
+          return { code: 250, text: `2.0.0 Order ${o.id} accepted` };
+        } catch (e) {
+          if (e instanceof OrderError) {
+            stats.refused++;
+            log("refused", {
+              session: s.id,
+              remote: s.remote,
+              stage: "data",
+              code: e.code,
+              // Participant addresses stay out of the logs (the client gets the full reason).
+              reason: e.message.replace(/[^\s<>]*@[^\s<>]+/g, "[email]"),
+            });
+            return refuse(e.code, `${e.enhanced} ${e.message.replace(/[\r\n]+/g, " ")}`);
+          }
+          if (sig) guard.release(sig);
+          stats.errors++;
+          stats.lastError = (e as Error).message;
+          log("error", { session: s.id, error: (e as Error).message });
+          return refuse(451, "4.3.0 Local error, the order was not stored: try again later");
+        }
+      },
+      onEvent(event, s, fields) {
+        if (event === "refused" && fields.stage !== "data") stats.refused++;
+        log(event, { session: s.id, remote: s.remote, ...fields });
+      },
+    },
+  });
+  const smtp = await server.listen(opts.host, opts.port);
+
+  const healthReport = () => ({
+    status: drainer.stats.failing && spool.depth > 0 ? "degraded" : "ok",
+    env: env.name,
+    started,
+    spool_depth: spool.depth,
+    spool_segments: spool.segments,
+    connections_open: server.active.size,
+    connections: stats.connections,
+    accepted: stats.accepted,
+    refused: stats.refused,
+    errors: stats.errors,
+    last_error: stats.lastError,
+    recorded: drainer.stats.recorded,
+    duplicates: drainer.stats.duplicates,
+    commits: drainer.stats.commits,
+    last_commit: drainer.stats.lastCommit,
+    drain_failing: drainer.stats.failing,
+    last_drain_error: drainer.stats.lastError,
+    last_drain_error_at: drainer.stats.lastErrorAt,
+  });
+
+  let httpServer: Deno.HttpServer | undefined;
+  let health: { host: string; port: number } | undefined;
+  if (opts.health) {
+    const ready = Promise.withResolvers<{ host: string; port: number }>();
+    httpServer = Deno.serve({
+      hostname: opts.health.host,
+      port: opts.health.port,
+      onListen: (a) => ready.resolve({ host: a.hostname, port: a.port }),
+    }, (req) => {
+      const url = new URL(req.url);
+      if (url.pathname !== "/health" && url.pathname !== "/") {
+        return new Response("Not found\n", { status: 404 });
+      }
+      const h = healthReport();
+      return Response.json(h, { status: h.status === "ok" ? 200 : 503 });
+    });
+    health = await ready.promise;
+  }
+
+  // Whatever a previous run left in the spool is drained first.
+  if (spool.segments) drainer.kick(0);
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      log("stopping", { spool_depth: spool.depth });
+      await server.close();
+      await spool.idle();
+      await drainer.stop();
+      await drainer.flush().catch(() => {});
+      await httpServer?.shutdown();
+      log("stopped", { spool_depth: spool.depth, recorded: drainer.stats.recorded });
+    })();
+    return closing;
+  };
+  log("listening", {
+    env: env.name,
+    smtp: `${smtp.host}:${smtp.port}`,
+    health: health && `${health.host}:${health.port}`,
+  });
+  return { smtp, health, stats, spool, drainer, healthReport, close };
+}

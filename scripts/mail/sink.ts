@@ -1,0 +1,79 @@
+// Where the drain worker puts spooled orders. The production sink is the state store
+// (scripts/state/store.ts, `openStore(...).recordOrders`); `DirSink` is a small durable store with the
+// same contract (idempotent by order id, resolves only when durable), used by tests and the bench,
+// and by `wod listen --record-to DIR`.
+import { join } from "node:path";
+import type { Order } from "../config/types.gen.ts";
+
+export interface OrderSink {
+  /** Idempotent by order.id; resolves only when durable. */
+  recordOrders(orders: Order[]): Promise<{ recorded: string[]; duplicates: string[] }>;
+}
+
+const enc = new TextEncoder();
+
+/**
+ * An append-only `<dir>/orders.jsonl` (one recorded order per line, fdatasync per batch) and an id
+ * index loaded from it. Tests count lines per id to prove nothing was recorded twice.
+ */
+export class DirSink implements OrderSink {
+  commits = 0;
+  #ids?: Set<string>;
+  constructor(readonly dir: string) {}
+
+  get file(): string {
+    return join(this.dir, "orders.jsonl");
+  }
+
+  static async readAll(dir: string): Promise<{ order: unknown; id: string }[]> {
+    let text = "";
+    try {
+      text = await Deno.readTextFile(join(dir, "orders.jsonl"));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    const out: { order: unknown; id: string }[] = [];
+    for (const line of text.split("\n")) {
+      if (!line) continue;
+      try {
+        const o = JSON.parse(line);
+        out.push({ order: o, id: String(o.id) });
+      } catch {
+        // a torn last line (never confirmed) is ignored
+      }
+    }
+    return out;
+  }
+
+  async recordOrders(orders: Order[]): Promise<{ recorded: string[]; duplicates: string[] }> {
+    if (!this.#ids) {
+      await Deno.mkdir(this.dir, { recursive: true });
+      this.#ids = new Set((await DirSink.readAll(this.dir)).map((x) => x.id));
+    }
+    const recorded: string[] = [];
+    const duplicates: string[] = [];
+    const lines: string[] = [];
+    for (const o of orders) {
+      if (this.#ids.has(o.id) || recorded.includes(o.id)) {
+        duplicates.push(o.id);
+        continue;
+      }
+      recorded.push(o.id);
+      lines.push(JSON.stringify(o) + "\n");
+    }
+    if (lines.length) {
+      const f = await Deno.open(this.file, { append: true, create: true, mode: 0o600 });
+      try {
+        const data = enc.encode(lines.join(""));
+        let off = 0;
+        while (off < data.length) off += await f.write(data.subarray(off));
+        await f.syncData();
+      } finally {
+        f.close();
+      }
+      for (const id of recorded) this.#ids.add(id);
+      this.commits++;
+    }
+    return { recorded, duplicates };
+  }
+}

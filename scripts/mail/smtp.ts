@@ -1,0 +1,634 @@
+// A small SMTP server (RFC 5321 subset) on node:net, written for the original order sender:
+// - it accepts input before the greeting (no early-talker rejection) and pipelined commands,
+// - bare LF and CRLF line endings,
+// - the message handler runs when the final "." arrives and its result does not depend on the client
+//   still being there: a client that closed the socket after the greeting still gets its message
+//   processed (and made durable) from the bytes it already sent,
+// - limits: connections, line length, message size, recipients, errors, idle time.
+// - STARTTLS (when a certificate is configured; buffered plaintext after it is discarded, RFC 3207)
+//   and AUTH PLAIN/LOGIN (only over TLS).
+// Commands: HELO, EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, VRFY (252), HELP, STARTTLS, AUTH; others
+// get 502/500.
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { Buffer } from "node:buffer";
+
+export interface Reply {
+  code: number;
+  text: string;
+}
+
+export interface Session {
+  id: string;
+  remote: string;
+  helo?: string;
+  from?: string;
+  rcpts: string[];
+  /** Free slot for the handlers (e.g. the backend a recipient selected). */
+  data: Record<string, unknown>;
+  /** The client closed the connection (replies are no longer read). */
+  closed: boolean;
+  /** STARTTLS done. */
+  secure: boolean;
+  /** The authenticated user (SMTP AUTH). */
+  user?: string;
+}
+
+export interface SmtpHandlers {
+  /** undefined: greet; a Reply: send it (5xx) and close. */
+  onConnect?(s: Session): Reply | undefined;
+  onMail?(s: Session, address: string, params: string): Reply | undefined;
+  onRcpt?(s: Session, address: string): Reply | undefined;
+  /** The complete message (dot-unstuffed, line endings as received). Must resolve with the final reply. */
+  onData(s: Session, message: Buffer): Promise<Reply>;
+  /** Check SMTP AUTH credentials (AUTH is offered only when this is set, and only over TLS). */
+  onAuth?(s: Session, user: string, password: string): boolean;
+  /** A protocol-level refusal or event worth logging. */
+  onEvent?(event: string, s: Session, fields: Record<string, unknown>): void;
+}
+
+export interface SmtpLimits {
+  maxConnections: number;
+  maxMessageBytes: number;
+  maxRecipients: number;
+  maxLineBytes: number;
+  maxErrors: number;
+  idleTimeoutMs: number;
+  /** A connection is closed after this long whatever it does (slow-drip clients). */
+  maxSessionMs: number;
+}
+
+export const DEFAULT_LIMITS: SmtpLimits = {
+  maxConnections: 200,
+  maxMessageBytes: 64 * 1024,
+  maxRecipients: 1,
+  maxLineBytes: 2048,
+  maxErrors: 10,
+  idleTimeoutMs: 60_000,
+  maxSessionMs: 10 * 60_000,
+};
+
+const LF = 0x0a;
+let sessionSeq = 0;
+
+function clean(s: string, max = 200): string {
+  const t = s.replace(/[^\x20-\x7e]/g, "?");
+  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
+}
+
+/** Parse `FROM:<addr> params` / `FROM: addr` / `TO:<addr>`: the address (without brackets) and the rest. */
+export function parsePath(
+  arg: string,
+  keyword: "FROM" | "TO",
+): { address: string; params: string } | undefined {
+  const m = new RegExp(`^${keyword}:[ \\t]*(?:<([^<>\\s]*)>|([^<>\\s]+))(?:[ \\t]+(.*))?$`, "i").exec(arg);
+  if (!m) return undefined;
+  return { address: m[1] ?? m[2], params: (m[3] ?? "").trim() };
+}
+
+class Connection {
+  buf: Buffer = Buffer.alloc(0);
+  mode: "command" | "data" | "closing" = "command";
+  tlsPending = false;
+  lifeTimer?: ReturnType<typeof setTimeout>;
+  /** The plain socket under a STARTTLS session. */
+  raw?: net.Socket;
+  /** AUTH in progress: the next line is a SASL response. */
+  authStep?: (line: string) => void;
+  busy = false;
+  discardLine = false;
+  errors = 0;
+  out: string[] = [];
+  dataParts: Buffer[] = [];
+  dataSize = 0;
+  oversize = false;
+  session: Session;
+  paused = false;
+
+  constructor(public sock: net.Socket, readonly server: SmtpServer) {
+    this.session = {
+      id: `${Date.now().toString(36)}-${(++sessionSeq).toString(36)}`,
+      remote: (sock.remoteAddress ?? "").replace(/^::ffff:/, ""),
+      rcpts: [],
+      data: {},
+      closed: false,
+      secure: false,
+    };
+  }
+
+  get h(): SmtpHandlers {
+    return this.server.handlers;
+  }
+  get limits(): SmtpLimits {
+    return this.server.limits;
+  }
+
+  reply(code: number, text: string, more: string[] = []): void {
+    const lines = [...more.map((m) => `${code}-${m}`), `${code} ${text}`];
+    this.out.push(lines.join("\r\n") + "\r\n");
+  }
+
+  flush(): void {
+    if (!this.out.length) return;
+    const data = this.out.join("");
+    this.out = [];
+    if (!this.session.closed && !this.sock.destroyed && this.sock.writable) this.sock.write(data);
+  }
+
+  start(): void {
+    this.attach(this.sock);
+    this.lifeTimer = setTimeout(() => {
+      if (this.mode === "closing") return;
+      this.h.onEvent?.("timeout", this.session, { reason: "session too long" });
+      this.reply(421, "4.4.2 Session time limit reached, closing connection");
+      this.close();
+    }, this.limits.maxSessionMs);
+    const refuse = this.h.onConnect?.(this.session);
+    if (refuse) {
+      this.h.onEvent?.("refused", this.session, { stage: "connect", code: refuse.code, reason: refuse.text });
+      this.reply(refuse.code, refuse.text);
+      this.close();
+      return;
+    }
+    this.reply(220, `${this.server.hostname} ESMTP wod order listener`);
+    this.flush();
+  }
+
+  attach(s: net.Socket): void {
+    s.setNoDelay(true);
+    s.setTimeout(this.limits.idleTimeoutMs);
+    s.on("data", (chunk: Buffer) => {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+      if (this.buf.length > this.limits.maxMessageBytes * 2 + 65536 && !this.paused) {
+        this.paused = true;
+        s.pause();
+      }
+      this.pump();
+    });
+    s.on("timeout", () => {
+      if (this.busy) return;
+      this.h.onEvent?.("timeout", this.session, {});
+      this.reply(421, "4.4.2 Idle timeout, closing connection");
+      this.close();
+    });
+    s.on("error", () => {
+      // ECONNRESET from a client that closed without reading: the bytes it sent are still processed.
+    });
+    s.on("close", () => {
+      this.session.closed = true;
+      this.server.active.delete(this);
+      clearTimeout(this.lifeTimer);
+    });
+    s.on("end", () => {
+      this.session.closed = true;
+    });
+  }
+
+  /**
+   * Switch to TLS after "220 Ready to start TLS" was written. Deno's node:tls cannot turn an accepted
+   * plain socket into a TLS server socket, so the raw bytes are relayed to an internal TLS listener on
+   * 127.0.0.1 (owned by this server) and the session continues on the decrypted socket it accepts.
+   */
+  startTls(): void {
+    const raw = this.sock;
+    this.raw = raw;
+    for (const ev of ["data", "timeout", "end", "close"]) raw.removeAllListeners(ev);
+    raw.setTimeout(0);
+    this.buf = Buffer.alloc(0); // RFC 3207: plaintext pipelined after STARTTLS is discarded
+    this.busy = true; // no input until the secure socket is attached
+    const up = net.connect(this.server.tlsPort, "127.0.0.1");
+    const kill = () => {
+      up.destroy();
+      raw.destroy();
+    };
+    raw.on("close", () => {
+      this.session.closed = true;
+      this.server.active.delete(this);
+      clearTimeout(this.lifeTimer);
+      up.destroy();
+    });
+    up.on("error", kill);
+    up.on("close", () => raw.destroy());
+    const timer = setTimeout(() => {
+      this.h.onEvent?.("protocol-error", this.session, { code: 0, reason: "TLS handshake timeout" });
+      kill();
+    }, this.limits.idleTimeoutMs);
+    up.on("connect", () => {
+      this.server.pendingTls.set(up.localPort!, (secure) => {
+        clearTimeout(timer);
+        this.sock = secure;
+        this.attach(secure);
+        secure.on("close", () => raw.destroy());
+        this.session.secure = true;
+        this.session.helo = undefined;
+        this.resetTransaction();
+        this.busy = false;
+      });
+      raw.pipe(up);
+      up.pipe(raw);
+    });
+  }
+
+  close(): void {
+    this.mode = "closing";
+    this.flush();
+    this.buf = Buffer.alloc(0);
+    if (!this.sock.destroyed) this.sock.end();
+    setTimeout(() => this.sock.destroy(), 2000).unref?.();
+  }
+
+  pump(): void {
+    while (!this.busy && this.mode !== "closing") {
+      const nl = this.buf.indexOf(LF);
+      if (nl < 0) {
+        if (this.mode === "command" && this.buf.length > this.limits.maxLineBytes) {
+          this.buf = Buffer.alloc(0);
+          this.discardLine = true;
+          this.error(500, "5.5.2 Line too long");
+        } else if (this.mode === "data" && this.buf.length > this.limits.maxMessageBytes + 4096) {
+          this.dataSize += this.buf.length;
+          this.oversize = true;
+          this.dataParts = [];
+          this.buf = Buffer.alloc(0);
+        }
+        break;
+      }
+      const line = this.buf.subarray(0, nl + 1);
+      this.buf = this.buf.subarray(nl + 1);
+      if (this.mode === "data") this.dataLine(line);
+      else if (this.discardLine) this.discardLine = false;
+      else if (line.length > this.limits.maxLineBytes) this.error(500, "5.5.2 Line too long");
+      else if (this.authStep) {
+        const step = this.authStep;
+        this.authStep = undefined;
+        step(line.toString("latin1").replace(/\r?\n$/, "").trim());
+      } else this.command(line);
+      if (this.tlsPending) {
+        this.tlsPending = false;
+        this.flush();
+        this.startTls();
+        return;
+      }
+    }
+    this.flush();
+    if (this.paused && !this.busy && this.buf.length < 65536) {
+      this.paused = false;
+      this.sock.resume();
+    }
+  }
+
+  error(code: number, text: string): void {
+    this.errors++;
+    this.h.onEvent?.("protocol-error", this.session, { code, reason: text });
+    if (this.errors >= this.limits.maxErrors) {
+      this.reply(421, "4.7.0 Too many errors, closing connection");
+      this.close();
+      return;
+    }
+    this.reply(code, text);
+  }
+
+  dataLine(line: Buffer): void {
+    // "." alone (with LF or CRLF) ends the message.
+    const len = line.length;
+    if (
+      (len === 2 && line[0] === 0x2e && line[1] === LF) ||
+      (len === 3 && line[0] === 0x2e && line[1] === 0x0d && line[2] === LF)
+    ) {
+      this.endData();
+      return;
+    }
+    const content = line[0] === 0x2e ? line.subarray(1) : line;
+    this.dataSize += content.length;
+    if (this.dataSize > this.limits.maxMessageBytes) {
+      this.oversize = true;
+      this.dataParts = [];
+    } else this.dataParts.push(content);
+  }
+
+  endData(): void {
+    this.mode = "command";
+    const s = this.session;
+    if (this.oversize) {
+      const size = this.dataSize;
+      this.resetTransaction();
+      this.h.onEvent?.("refused", s, { stage: "data", code: 552, reason: "message too big", size });
+      this.reply(552, `5.3.4 Message too big: ${size} bytes, the limit is ${this.limits.maxMessageBytes}`);
+      return;
+    }
+    const msg = Buffer.concat(this.dataParts);
+    this.busy = true;
+    this.flush();
+    this.h.onData(s, msg).then(
+      (r) => this.reply(r.code, r.text),
+      (e) => {
+        this.h.onEvent?.("handler-error", s, { error: (e as Error).message });
+        this.reply(451, "4.3.0 Local error, the order was not stored: try again later");
+      },
+    ).finally(() => {
+      this.resetTransaction();
+      this.busy = false;
+      this.pump();
+    });
+  }
+
+  resetTransaction(): void {
+    this.session.from = undefined;
+    this.session.rcpts = [];
+    this.session.data = {};
+    this.dataParts = [];
+    this.dataSize = 0;
+    this.oversize = false;
+  }
+
+  auth(arg: string): void {
+    const s = this.session;
+    if (!this.h.onAuth) return this.error(502, "5.5.1 AUTH is not available");
+    if (!s.secure) return this.error(538, "5.7.11 Encryption required: use STARTTLS first");
+    if (s.user) return this.error(503, "5.5.1 Already authenticated");
+    if (s.from !== undefined) return this.error(503, "5.5.1 AUTH not allowed during a mail transaction");
+    const [mech, initial] = arg.split(/\s+/, 2);
+    const b64 = (text: string): string | undefined => {
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
+      try {
+        return Buffer.from(text, "base64").toString("utf8");
+      } catch {
+        return undefined;
+      }
+    };
+    const finish = (user: string | undefined, password: string | undefined) => {
+      if (user === undefined || password === undefined) return this.error(501, "5.5.2 Invalid AUTH response");
+      if (this.h.onAuth!(s, user, password)) {
+        s.user = user;
+        this.h.onEvent?.("authenticated", s, { user: user.replace(/[^\x21-\x7e]/g, "?") });
+        this.reply(235, "2.7.0 Authentication successful");
+      } else {
+        this.h.onEvent?.("refused", s, { stage: "auth", code: 535, reason: "bad credentials" });
+        this.error(535, "5.7.8 Authentication credentials invalid");
+      }
+    };
+    const cancelled = (line: string) => line === "*";
+    switch ((mech ?? "").toUpperCase()) {
+      case "PLAIN": {
+        const plain = (text: string) => {
+          if (cancelled(text)) return this.error(501, "5.7.0 AUTH cancelled");
+          const d = b64(text);
+          const parts = d?.split("\0");
+          if (!parts || parts.length !== 3) return finish(undefined, undefined);
+          finish(parts[1], parts[2]);
+        };
+        if (initial !== undefined) return plain(initial);
+        this.reply(334, "");
+        this.authStep = plain;
+        return;
+      }
+      case "LOGIN": {
+        const askPassword = (user: string | undefined) => {
+          if (user === undefined) return finish(undefined, undefined);
+          this.reply(334, "UGFzc3dvcmQ6");
+          this.authStep = (
+            text,
+          ) => (cancelled(text) ? this.error(501, "5.7.0 AUTH cancelled") : finish(user, b64(text)));
+        };
+        if (initial !== undefined) return askPassword(b64(initial));
+        this.reply(334, "VXNlcm5hbWU6");
+        this.authStep = (
+          text,
+        ) => (cancelled(text) ? this.error(501, "5.7.0 AUTH cancelled") : askPassword(b64(text)));
+        return;
+      }
+      default:
+        return this.error(504, "5.5.4 Unrecognized authentication type: use PLAIN or LOGIN");
+    }
+  }
+
+  command(raw: Buffer): void {
+    let line = raw.toString("latin1").replace(/\r?\n$/, "");
+    if (/[^\x20-\x7e\t]/.test(line)) {
+      this.error(500, "5.5.2 Invalid characters in command");
+      return;
+    }
+    line = line.trim();
+    const sp = line.indexOf(" ");
+    const verb = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+    const arg = sp < 0 ? "" : line.slice(sp + 1).trim();
+    const s = this.session;
+    switch (verb) {
+      case "HELO":
+      case "EHLO": {
+        if (!/^[A-Za-z0-9.\-_:[\]]{1,255}$/.test(arg)) {
+          this.error(501, `5.5.4 Syntax: ${verb} hostname`);
+          return;
+        }
+        s.helo = arg;
+        this.resetTransaction();
+        if (verb === "HELO") this.reply(250, this.server.hostname);
+        else {
+          const ext = [this.server.hostname, "PIPELINING", "8BITMIME", `SIZE ${this.limits.maxMessageBytes}`];
+          if (this.server.tls && !s.secure) ext.push("STARTTLS");
+          if (this.h.onAuth && s.secure) ext.push("AUTH PLAIN LOGIN");
+          this.reply(250, "ENHANCEDSTATUSCODES", ext);
+        }
+        return;
+      }
+      case "MAIL": {
+        if (!s.helo) return this.error(503, "5.5.1 Send HELO or EHLO first");
+        if (s.from !== undefined) return this.error(503, "5.5.1 Nested MAIL command");
+        const p = parsePath(arg, "FROM");
+        if (!p) return this.error(501, "5.5.4 Syntax: MAIL FROM:<address>");
+        if (this.server.requireAuth && !s.user) {
+          this.h.onEvent?.("refused", s, { stage: "mail", code: 530, reason: "authentication required" });
+          this.reply(530, "5.7.0 Authentication required");
+          return;
+        }
+        const size = /(?:^|\s)SIZE=(\d+)/i.exec(p.params);
+        if (size && Number(size[1]) > this.limits.maxMessageBytes) {
+          this.h.onEvent?.("refused", s, { stage: "mail", code: 552, reason: "declared size too big" });
+          this.reply(552, `5.3.4 Message too big: the limit is ${this.limits.maxMessageBytes} bytes`);
+          return;
+        }
+        const r = this.h.onMail?.(s, p.address, p.params);
+        if (r && r.code >= 400) {
+          this.h.onEvent?.("refused", s, {
+            stage: "mail",
+            code: r.code,
+            reason: r.text,
+            from: clean(p.address),
+          });
+          this.reply(r.code, r.text);
+          return;
+        }
+        s.from = p.address;
+        this.reply(250, "2.1.0 Sender ok");
+        return;
+      }
+      case "RCPT": {
+        if (s.from === undefined) return this.error(503, "5.5.1 Send MAIL first");
+        const p = parsePath(arg, "TO");
+        if (!p || !p.address) return this.error(501, "5.5.4 Syntax: RCPT TO:<address>");
+        if (s.rcpts.length >= this.limits.maxRecipients) {
+          this.h.onEvent?.("refused", s, { stage: "rcpt", code: 452, reason: "too many recipients" });
+          this.reply(452, `4.5.3 Too many recipients: at most ${this.limits.maxRecipients} per order`);
+          return;
+        }
+        const r = this.h.onRcpt?.(s, p.address);
+        if (r && r.code >= 400) {
+          this.h.onEvent?.("refused", s, {
+            stage: "rcpt",
+            code: r.code,
+            reason: r.text,
+            to: clean(p.address),
+          });
+          this.reply(r.code, r.text);
+          return;
+        }
+        s.rcpts.push(p.address);
+        this.reply(250, "2.1.5 Recipient ok");
+        return;
+      }
+      case "DATA": {
+        if (arg) return this.error(501, "5.5.4 Syntax: DATA");
+        if (s.from === undefined) return this.error(503, "5.5.1 Send MAIL first");
+        if (!s.rcpts.length) return this.error(503, "5.5.1 Send RCPT first (no valid recipient)");
+        this.mode = "data";
+        this.dataParts = [];
+        this.dataSize = 0;
+        this.oversize = false;
+        this.reply(354, "End data with <CR><LF>.<CR><LF>");
+        return;
+      }
+      case "RSET":
+        this.resetTransaction();
+        this.reply(250, "2.0.0 Ok");
+        return;
+      case "NOOP":
+        this.reply(250, "2.0.0 Ok");
+        return;
+      case "QUIT":
+        this.reply(221, "2.0.0 Bye");
+        this.close();
+        return;
+      case "VRFY":
+        this.reply(252, "2.5.0 Cannot VRFY");
+        return;
+      case "HELP":
+        this.reply(214, "2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT");
+        return;
+      case "STARTTLS": {
+        if (!this.server.tls) return this.error(502, "5.5.1 STARTTLS is not available");
+        if (s.secure) return this.error(503, "5.5.1 TLS already active");
+        if (arg) return this.error(501, "5.5.4 Syntax: STARTTLS");
+        this.reply(220, "2.0.0 Ready to start TLS");
+        this.tlsPending = true;
+        return;
+      }
+      case "AUTH":
+        return this.auth(arg);
+      case "BDAT":
+      case "ETRN":
+      case "EXPN":
+      case "TURN":
+        return this.error(502, `5.5.1 ${verb} is not implemented`);
+      default:
+        return this.error(500, `5.5.1 Unknown command "${clean(verb, 20)}"`);
+    }
+  }
+}
+
+export interface SmtpServerOptions {
+  hostname?: string;
+  limits?: Partial<SmtpLimits>;
+  handlers: SmtpHandlers;
+  /** PEM certificate and key: offer STARTTLS. */
+  tls?: { cert: string; key: string };
+  /** Refuse MAIL before a successful AUTH. */
+  requireAuth?: boolean;
+}
+
+export class SmtpServer {
+  readonly hostname: string;
+  readonly limits: SmtpLimits;
+  readonly handlers: SmtpHandlers;
+  readonly tls?: { cert: string; key: string };
+  readonly requireAuth: boolean;
+  /** Internal TLS listener for STARTTLS (see Connection.startTls). */
+  tlsServer?: tls.Server;
+  tlsPort = 0;
+  readonly pendingTls = new Map<number, (s: tls.TLSSocket) => void>();
+  readonly active = new Set<Connection>();
+  readonly server: net.Server;
+
+  constructor(opts: SmtpServerOptions) {
+    this.hostname = opts.hostname ?? "localhost";
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.handlers = opts.handlers;
+    this.tls = opts.tls;
+    if (opts.tls) {
+      this.tlsServer = tls.createServer({ cert: opts.tls.cert, key: opts.tls.key }, (secure) => {
+        secure.on("error", () => {});
+        const attach = this.pendingTls.get(secure.remotePort ?? -1);
+        this.pendingTls.delete(secure.remotePort ?? -1);
+        if (attach) attach(secure);
+        else secure.destroy();
+      });
+      this.tlsServer.on("tlsClientError", () => {});
+    }
+    this.requireAuth = opts.requireAuth ?? false;
+    this.server = net.createServer((sock) => {
+      const c = new Connection(sock, this);
+      if (this.active.size >= this.limits.maxConnections) {
+        this.handlers.onEvent?.("refused", c.session, {
+          stage: "connect",
+          code: 421,
+          reason: "too many connections",
+        });
+        sock.on("error", () => {});
+        sock.end("421 4.7.0 Too many connections, try again later\r\n");
+        return;
+      }
+      this.active.add(c);
+      c.start();
+    });
+  }
+
+  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    if (this.tlsServer) {
+      this.tlsPort = await new Promise<number>((resolve, reject) => {
+        this.tlsServer!.once("error", reject);
+        this.tlsServer!.listen(
+          0,
+          "127.0.0.1",
+          () => resolve((this.tlsServer!.address() as net.AddressInfo).port),
+        );
+      });
+    }
+    return await new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        const a = this.server.address() as net.AddressInfo;
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  /** Stop accepting; wait up to `graceMs` for messages being stored; then close every connection. */
+  async close(graceMs = 10_000): Promise<void> {
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    const deadline = Date.now() + graceMs;
+    while ([...this.active].some((c) => c.busy || c.mode === "data") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const c of this.active) {
+      if (!c.busy) {
+        c.reply(421, "4.3.2 Service shutting down");
+        c.close();
+      }
+      c.sock.destroy();
+      c.raw?.destroy();
+    }
+    this.active.clear();
+    await closed;
+    if (this.tlsServer) await new Promise<void>((r) => this.tlsServer!.close(() => r()));
+  }
+}

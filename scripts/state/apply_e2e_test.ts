@@ -1,0 +1,142 @@
+// End to end on the local environment (seat 57 of the shared sandbox, the state area's 40-59 share):
+// a local bare git remote, the real sandbox backend (ansible over SSH, JupyterHub 3.0 with PAM), the
+// front-end API test server, an SMTP sink. order CREATE -> apply -> the front end gets the password
+// and active, the participant email arrives -> the student logs in to the hub -> expire after the
+// end -> apply -> the login is refused and the seat is free. No password in git, logs or output.
+import { assert, assertEquals } from "../common/assert.ts";
+import { exec } from "../common/exec.ts";
+import { stateFixture, wod } from "../testing/state_fixture.ts";
+import { startFrontendServer } from "../testing/frontend_server.ts";
+import { startSmtpSink } from "../testing/smtp_sink.ts";
+import { newIdentity } from "./seal.ts";
+
+const SEAT = 57;
+const seatsModule = new URL("../backend/seats.ts", import.meta.url);
+const haveBackend = await Deno.stat(seatsModule).then(() => true, () => false);
+
+/** JupyterHub 3.0 login form: a redirect with a session cookie when accepted; the login page again
+ * (200 or 403, "Invalid username or password") when refused. */
+async function hubLogin(hubUrl: string, username: string, password: string): Promise<"accepted" | "refused"> {
+  const res = await fetch(`${hubUrl}/hub/login?next=`, {
+    method: "POST",
+    body: new URLSearchParams({ username, password }),
+    redirect: "manual",
+  });
+  const body = await res.text();
+  if (
+    res.status === 302 &&
+    /jupyterhub-session-id|jupyterhub-hub-login/.test(res.headers.get("set-cookie") ?? "")
+  ) {
+    return "accepted";
+  }
+  if ((res.status === 200 || res.status === 403) && /Invalid username or password/i.test(body)) {
+    return "refused";
+  }
+  throw new Error(`Unexpected answer from the hub login: ${res.status}`);
+}
+
+Deno.test({
+  name:
+    "e2e: order CREATE -> apply -> front end + email -> hub login -> expire -> apply -> login refused, seat free",
+  ignore: !haveBackend,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const { ensureSandbox } = await import("../backend/sandbox.ts");
+    const sandbox = await ensureSandbox();
+    const fe = await startFrontendServer();
+    const mailDir = await Deno.makeTempDir({ prefix: "wod-e2e-mail-" });
+    const sink = await startSmtpSink(mailDir);
+    const { identity, recipient } = await newIdentity();
+    const fx = await stateFixture({
+      extra: {
+        frontend: { api_url: fe.url, username_env: "WOD_E2E_FE_USER", password_env: "WOD_E2E_FE_PASS" },
+        mail: { from: "wod@localhost", smtp_host: "127.0.0.1", smtp_port: sink.port, send_credentials: true },
+        seal: { recipients: [recipient] },
+      },
+    });
+    const env = { WOD_E2E_FE_USER: fe.username, WOD_E2E_FE_PASS: fe.password, WOD_AGE_IDENTITY: identity };
+    const outputs: string[] = [];
+    const cli = async (args: string[]) => {
+      const r = await wod(fx.root, args, env);
+      outputs.push(r.stdout, r.stderr);
+      return r;
+    };
+    try {
+      const o = await cli([
+        "order",
+        "create",
+        "--env",
+        fx.env,
+        "--workshop",
+        "WKSHP-Shell101",
+        "--seat",
+        String(SEAT),
+        "--customer",
+        "901",
+        "--email",
+        "participant@example.org",
+      ]);
+      assertEquals(o.code, 0, o.stderr);
+      const a1 = await cli(["apply", "--env", fx.env]);
+      assertEquals(a1.code, 0, `apply failed:\n${a1.stdout}\n${a1.stderr}`);
+
+      const password = fe.students.get(String(SEAT))?.password;
+      assert(typeof password === "string" && password.length >= 12, "the front end received no password");
+      assertEquals(fe.customers.get("901"), { active: "true" });
+      const mail = await sink.waitFor((m) => m.to.includes("participant@example.org"));
+      assert(mail.text.includes(password) && mail.text.includes(`student${SEAT}`), "credentials email");
+      assert(mail.text.includes(sandbox.hub_url), "the email names the hub URL");
+
+      let st = JSON.parse((await cli(["state", "--env", fx.env, "--json"])).stdout);
+      assertEquals([st.seats[0].seat, st.seats[0].status, st.seats[0].customer], [SEAT, "active", "901"]);
+      assertEquals(
+        await hubLogin(sandbox.hub_url, `student${SEAT}`, password),
+        "accepted",
+        "the student cannot log in",
+      );
+
+      const after = new Date(Date.parse(st.seats[0].expires) + 60_000).toISOString();
+      const e = await cli(["expire", "--env", fx.env, "--now", after]);
+      assertEquals(e.code, 0, e.stderr);
+      const a2 = await cli(["apply", "--env", fx.env]);
+      assertEquals(a2.code, 0, `apply failed:\n${a2.stdout}\n${a2.stderr}`);
+
+      assertEquals(
+        await hubLogin(sandbox.hub_url, `student${SEAT}`, password),
+        "refused",
+        "the old password still works",
+      );
+      st = JSON.parse((await cli(["state", "--env", fx.env, "--json"])).stdout);
+      assertEquals([st.seats[0].status, st.seats[0].customer, st.seats[0].pending], [
+        "free",
+        undefined,
+        undefined,
+      ]);
+      assertEquals(fe.customers.get("901")?.active, "false");
+      assertEquals(fe.customers.get("901")?.cleaned, "true");
+
+      // No password (nor the plain email) in git history, logs or command output.
+      const mirror = await Deno.makeTempDir();
+      try {
+        await exec("git", ["clone", "-q", "--mirror", fx.remote, mirror]);
+        const history = (await exec("git", ["log", "--all", "-p", "--format=%H %B"], { cwd: mirror })).stdout;
+        assert(history.length > 0);
+        assert(!history.includes(password), "the password is in the git history");
+        assert(!history.includes("participant@example.org"), "the email is in the git history in plain text");
+      } finally {
+        await Deno.remove(mirror, { recursive: true });
+      }
+      const later = fe.students.get(String(SEAT))?.password as string | undefined;
+      for (const text of outputs) {
+        assert(!text.includes(password), "a password is in the command output");
+        if (later) assert(!text.includes(later), "the cleanup password is in the command output");
+      }
+    } finally {
+      await sink.close();
+      await fe.close();
+      await Deno.remove(mailDir, { recursive: true });
+      await fx.cleanup();
+    }
+  },
+});

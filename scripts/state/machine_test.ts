@@ -1,0 +1,79 @@
+import { assertEquals, assertThrows } from "../common/assert.ts";
+import type { Order, Seat } from "../config/types.gen.ts";
+import { failed, freeSeat, succeeded, transition } from "./machine.ts";
+
+const now = "2026-01-01T10:00:00.000Z";
+const ctx = { now };
+const rctx = { now, durationHours: 2, resetPolicy: false };
+
+function o(action: Order["action"], extra: Partial<Order> = {}): Order {
+  return {
+    id: `o-${action}-${extra.customer ?? ""}`,
+    action,
+    env: "local",
+    backend: "jup1",
+    workshop: "WKSHP-Shell101",
+    seats: [40, 40],
+    source: "cli",
+    received: now,
+    ...extra,
+  };
+}
+
+Deno.test("seat life: CREATE -> active (expires after the duration) -> CLEANUP -> free", () => {
+  let s: Seat = transition(freeSeat("jup1", 40), o("CREATE", { customer: "c1" }), ctx);
+  assertEquals([s.status, s.customer, s.pending?.map((p) => p.action)], ["provisioning", "c1", ["CREATE"]]);
+  s = succeeded(s, "CREATE", rctx);
+  assertEquals([s.status, s.expires, s.pending], ["active", "2026-01-01T12:00:00.000Z", undefined]);
+  s = transition(s, o("CLEANUP", { customer: "c1" }), ctx);
+  assertEquals(s.status, "cleaning");
+  s = succeeded(s, "CLEANUP", rctx, 70);
+  assertEquals([s.status, s.customer, s.completion, s.expires], ["free", undefined, 70, undefined]);
+});
+
+Deno.test("a reset workshop holds the seat after CLEANUP until a RESET", () => {
+  let s = succeeded(transition(freeSeat("jup1", 40), o("CREATE", { customer: "c1" }), ctx), "CREATE", rctx);
+  s = succeeded(transition(s, o("CLEANUP"), ctx), "CLEANUP", { ...rctx, resetPolicy: true });
+  assertEquals(s.status, "held-for-reset");
+  assertThrows(() => transition(s, o("CREATE", { customer: "c2" }), ctx), /waiting for a RESET/);
+  s = transition(s, o("RESET"), ctx);
+  s = succeeded(s, "RESET", rctx);
+  assertEquals(s.status, "free");
+});
+
+Deno.test("illegal transitions are refused with the seat, its holder and what was expected", () => {
+  const held = transition(freeSeat("jup1", 40), o("CREATE", { customer: "alice" }), ctx);
+  assertThrows(
+    () => transition(held, o("CREATE", { customer: "bob" }), ctx),
+    /^CREATE on seat jup1\/40 for customer bob refused: the seat is held by customer alice \(status provisioning, workshop WKSHP-Shell101, order o-CREATE-alice\); expected a free seat/,
+  );
+  assertThrows(
+    () => transition(freeSeat("jup1", 40), o("CLEANUP"), ctx),
+    /CLEANUP on seat jup1\/40 refused: the seat is free/,
+  );
+  assertThrows(
+    () => transition(held, o("RESET"), ctx),
+    /RESET on seat jup1\/40 refused: the seat is held by customer alice/,
+  );
+  assertThrows(() => transition(held, o("CLEANUP", { customer: "bob" }), ctx), /held by customer alice/);
+});
+
+Deno.test("a failed action stays pending with its reason and is retried; expire orders may clean any seat", () => {
+  let s = transition(freeSeat("jup1", 41), o("CREATE", { customer: "c1" }), ctx);
+  s = failed(s, "CREATE", "ssh: connection refused", now);
+  assertEquals([s.status, s.reason, s.attempts, s.pending?.length], [
+    "failed",
+    "CREATE failed: ssh: connection refused",
+    1,
+    1,
+  ]);
+  s = succeeded(s, "CREATE", rctx);
+  assertEquals([s.status, s.reason, s.attempts], ["active", undefined, undefined]);
+  s = transition(s, o("CLEANUP", { customer: "someone-else", source: "expire" }), ctx);
+  s = transition(s, o("PURGE", { source: "expire" }), ctx);
+  assertEquals(s.pending?.map((p) => p.action), ["CLEANUP", "PURGE"]);
+  s = succeeded(s, "CLEANUP", rctx);
+  assertEquals(s.status, "cleaning");
+  s = succeeded(s, "PURGE", rctx);
+  assertEquals([s.status, s.pending], ["free", undefined]);
+});

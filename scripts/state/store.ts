@@ -1,0 +1,354 @@
+// The recorded-state store: one interface, two implementations (scripts/git/git_store.ts for any git
+// remote, scripts/git/github_store.ts for the GitHub API). Both are "tree stores" offering an
+// optimistic transaction (read a snapshot, write files, commit; on a concurrent change: re-read and
+// redo). Orders, seats and the ledger logic live here, once.
+import { isAbsolute, join, resolve } from "node:path";
+import type { Environment, Order, Seat, SeatOrderRecord } from "../config/types.gen.ts";
+import { type Config, loadConfig } from "../config/load.ts";
+import { validator } from "../config/schema.ts";
+import { WodError } from "../common/errors.ts";
+import { freeSeat, transition, TransitionError } from "./machine.ts";
+import { orderPath, ORDERS_DIR, parseSeat, seatPath, type SeatRecord, sortSeats, STATE_DIR } from "./read.ts";
+import { seal } from "./seal.ts";
+
+export type { SeatRecord };
+
+/** A consistent view of the state branch during one transaction. Paths are relative to its root. */
+export interface TreeView {
+  read(path: string): Promise<string | undefined>;
+  /** Files directly under `dir` (names only); [] when missing. */
+  list(dir: string): Promise<string[]>;
+  /** Sub-directories directly under `dir` (names only). */
+  dirs(dir: string): Promise<string[]>;
+}
+
+/** path -> new content, or null to delete. */
+export type Changes = Map<string, string | null>;
+
+export interface TreeStore {
+  readonly kind: "git" | "github";
+  readonly where: string;
+  /**
+   * Runs `fn` on the current tip and commits its changes. When the commit loses a race (rejected
+   * push, non-fast-forward ref update, 409), `fn` runs again on the new tip. No changes: no commit.
+   */
+  transact(message: string, fn: (view: TreeView) => Promise<Changes | undefined>): Promise<boolean>;
+  /** Read-only view of the latest tip. */
+  snapshot(): Promise<TreeView>;
+  close(): Promise<void>;
+}
+
+export interface RecordResult {
+  recorded: string[];
+  duplicates: string[];
+  /** Orders recorded in the ledger but refused by the seat state machine (or partly, for ranges). */
+  rejected: { id: string; reason: string }[];
+  warnings: string[];
+}
+
+export interface RecordOptions {
+  /** Emails already sealed (order id -> age armor), e.g. from a dispatched workflow's input. */
+  sealed?: Record<string, string>;
+}
+
+export interface StateStore {
+  readonly kind: "git" | "github";
+  readonly env: string;
+  /** Where the state lives (remote and branch, or owner/repo@branch). */
+  readonly where: string;
+  /** Idempotent by order.id; several orders -> one commit. Resolves only when durable in the store. */
+  recordOrders(orders: Order[], opts?: RecordOptions): Promise<RecordResult>;
+  readSeats(): Promise<SeatRecord[]>;
+  readOrder(id: string): Promise<SeatOrderRecord | undefined>;
+  readOrders(): Promise<SeatOrderRecord[]>;
+  /**
+   * Read-modify-write of seats in one commit: `fn` gets the current seats (by "backend/seat") and
+   * returns the seats to write (or nothing). Retried on a concurrent change. Returns whether it committed.
+   */
+  updateSeats(
+    message: string,
+    fn: (seats: Map<string, Seat>) => Seat[] | undefined | Promise<Seat[] | undefined>,
+  ): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export function seatKey(s: { backend: string; seat: number }): string {
+  return `${s.backend}/${s.seat}`;
+}
+
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+function check(name: "seat", value: unknown, what: string): void {
+  const v = validator(name);
+  if (!v(value)) {
+    const e = v.errors?.[0];
+    throw new WodError(`Refusing to record ${what}: ${e?.instancePath || "the document"} ${e?.message}`);
+  }
+}
+
+export function validateOrder(order: Order): void {
+  const v = validator("order");
+  if (!v(order as unknown)) {
+    const e = v.errors?.[0];
+    throw new WodError(
+      `Invalid order ${JSON.stringify(order.id ?? "(no id)")}: ${e?.instancePath || "the order"} ${
+        e?.message ?? "does not match"
+      } (schemas/order.schema.json)`,
+    );
+  }
+  if (order.seats[0] > order.seats[1]) {
+    throw new WodError(`Invalid order ${order.id}: seat range [${order.seats}] has first > last`);
+  }
+  if (order.seats[0] !== order.seats[1] && order.action !== "RESET") {
+    throw new WodError(
+      `Invalid order ${order.id}: only RESET takes a seat range, ${order.action} takes one seat`,
+    );
+  }
+}
+
+/** The state logic over any TreeStore. */
+export class LedgerStore implements StateStore {
+  constructor(
+    readonly tree: TreeStore,
+    readonly env: string,
+    readonly recipients: string[],
+    readonly prefix = STATE_DIR,
+  ) {}
+
+  get kind() {
+    return this.tree.kind;
+  }
+  get where() {
+    return this.tree.where;
+  }
+
+  async recordOrders(orders: Order[], opts: RecordOptions = {}): Promise<RecordResult> {
+    const warnings: string[] = [];
+    const sealed = new Map<string, string>(Object.entries(opts.sealed ?? {}));
+    for (const armored of sealed.values()) {
+      if (!armored.startsWith("-----BEGIN AGE ENCRYPTED FILE-----")) {
+        throw new WodError("A sealed email must be age ASCII armor (-----BEGIN AGE ENCRYPTED FILE-----)");
+      }
+    }
+    for (const o of orders) {
+      validateOrder(o);
+      if (o.env !== this.env) {
+        throw new WodError(`Order ${o.id} is for environment "${o.env}"; this store holds "${this.env}"`);
+      }
+      if (o.email !== undefined && o.email !== "" && !sealed.has(o.id)) {
+        if (this.recipients.length === 0) {
+          warnings.push(
+            `Order ${o.id}: the email is not recorded (environment "${this.env}" has no seal.recipients)`,
+          );
+        } else sealed.set(o.id, await seal(o.email, this.recipients));
+      }
+    }
+    let result: RecordResult = { recorded: [], duplicates: [], rejected: [], warnings };
+    const ids = orders.map((o) => o.id).join(", ");
+    const message = orders.length === 1
+      ? `order ${orders[0].action} ${orders[0].backend}/${orderSeats(orders[0])} ${orders[0].workshop} (${
+        orders[0].id
+      })`
+      : `${orders.length} orders: ${ids.length > 200 ? ids.slice(0, 200) + "..." : ids}`;
+    await this.tree.transact(message, async (view) => {
+      result = { recorded: [], duplicates: [], rejected: [], warnings };
+      const changes: Changes = new Map();
+      const seats = new Map<string, Seat>();
+      const seen = new Set<string>();
+      const now = new Date().toISOString();
+      for (const o of orders) {
+        const opath = orderPath(this.env, o.id, this.prefix);
+        if (seen.has(o.id) || (await view.read(opath)) !== undefined) {
+          result.duplicates.push(o.id);
+          continue;
+        }
+        seen.add(o.id);
+        const reasons: string[] = [];
+        const rejectedSeats: number[] = [];
+        for (let n = o.seats[0]; n <= o.seats[1]; n++) {
+          const key = `${o.backend}/${n}`;
+          let seat = seats.get(key);
+          if (!seat) {
+            const p = seatPath(this.env, o.backend, n, this.prefix);
+            const text = await view.read(p);
+            seat = text === undefined ? freeSeat(o.backend, n) : parseSeat(text, p, o.backend, n);
+          }
+          try {
+            seat = transition(seat, o, { now, emailSealed: sealed.get(o.id) });
+            check("seat", seat, `seat ${key}`);
+            seats.set(key, seat);
+            changes.set(seatPath(this.env, o.backend, n, this.prefix), stableJson(seat));
+          } catch (err) {
+            if (!(err instanceof TransitionError)) throw err;
+            reasons.push(err.message);
+            rejectedSeats.push(n);
+          }
+        }
+        const total = o.seats[1] - o.seats[0] + 1;
+        const rec: SeatOrderRecord = {
+          id: o.id,
+          action: o.action,
+          backend: o.backend,
+          workshop: o.workshop,
+          seats: o.seats,
+          source: o.source,
+          received: o.received,
+          recorded: now,
+          outcome: rejectedSeats.length === 0
+            ? "accepted"
+            : rejectedSeats.length === total
+            ? "rejected"
+            : "partial",
+        };
+        if (o.mode) rec.mode = o.mode;
+        if (o.customer !== undefined) rec.customer = o.customer;
+        if (sealed.has(o.id)) rec.email_sealed = sealed.get(o.id);
+        if (reasons.length) {
+          rec.reason = (o.reason ? o.reason + "; " : "") + reasons.join("; ");
+          rec.reason = rec.reason.slice(0, 2000);
+          rec.rejected_seats = rejectedSeats;
+          result.rejected.push({ id: o.id, reason: reasons.join("; ") });
+        } else if (o.reason) rec.reason = o.reason.slice(0, 2000);
+        changes.set(opath, stableJson(rec));
+        result.recorded.push(o.id);
+      }
+      return changes;
+    });
+    return result;
+  }
+
+  private async seatsOf(view: TreeView): Promise<Seat[]> {
+    const out: Seat[] = [];
+    const envDir = `${this.prefix}/${this.env}`;
+    for (const b of await view.dirs(envDir)) {
+      if (b === ORDERS_DIR) continue;
+      for (const f of await view.list(`${envDir}/${b}`)) {
+        const m = /^(0|[1-9][0-9]*)\.json$/.exec(f);
+        if (!m) continue;
+        const p = `${envDir}/${b}/${f}`;
+        const text = await view.read(p);
+        if (text !== undefined) out.push(parseSeat(text, p, b, Number(m[1])));
+      }
+    }
+    return sortSeats(out);
+  }
+
+  async readSeats(): Promise<SeatRecord[]> {
+    return await this.seatsOf(await this.tree.snapshot());
+  }
+
+  async readOrder(id: string): Promise<SeatOrderRecord | undefined> {
+    const text = await (await this.tree.snapshot()).read(orderPath(this.env, id, this.prefix));
+    return text === undefined ? undefined : JSON.parse(text) as SeatOrderRecord;
+  }
+
+  async readOrders(): Promise<SeatOrderRecord[]> {
+    const view = await this.tree.snapshot();
+    const dir = `${this.prefix}/${this.env}/${ORDERS_DIR}`;
+    const out: SeatOrderRecord[] = [];
+    for (const f of await view.list(dir)) {
+      const text = await view.read(`${dir}/${f}`);
+      if (text !== undefined) out.push(JSON.parse(text));
+    }
+    return out;
+  }
+
+  async updateSeats(
+    message: string,
+    fn: (seats: Map<string, Seat>) => Seat[] | undefined | Promise<Seat[] | undefined>,
+  ): Promise<boolean> {
+    return await this.tree.transact(message, async (view) => {
+      const seats = new Map((await this.seatsOf(view)).map((s) => [seatKey(s), s]));
+      const out = await fn(seats);
+      if (!out || out.length === 0) return undefined;
+      const changes: Changes = new Map();
+      for (const s of out) {
+        check("seat", s, `seat ${seatKey(s)}`);
+        changes.set(seatPath(this.env, s.backend, s.seat, this.prefix), stableJson(s));
+      }
+      return changes;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.tree.close();
+  }
+}
+
+function orderSeats(o: Order): string {
+  return o.seats[0] === o.seats[1] ? String(o.seats[0]) : `${o.seats[0]}-${o.seats[1]}`;
+}
+
+export interface OpenStoreOptions {
+  privateDir?: string;
+  /** Already loaded configuration (saves a reload). */
+  config?: Config;
+  /** Override the environment's state settings (tests, bench). */
+  kind?: "git" | "github";
+  remote?: string;
+  branch?: string;
+  /** GitHub store: API base URL (default $GITHUB_API_URL or https://api.github.com), token, owner/repo. */
+  github?: {
+    baseUrl?: string;
+    token?: string;
+    repo?: string;
+    writeIntervalMs?: number;
+    retryAfterBaseMs?: number;
+    log?: (line: string) => void;
+  };
+  /** Seal recipients override (default: the environment's seal.recipients). */
+  recipients?: string[];
+}
+
+/** The local default remote for an environment without `state.remote`: a bare repo under .wod/. */
+export function defaultRemote(root: string, env: string): string {
+  return join(root, ".wod", "state", `${env}.git`);
+}
+
+export async function openStore(root: string, env: string, opts: OpenStoreOptions = {}): Promise<StateStore> {
+  const cfg = opts.config ?? await loadConfig(root, { privateDir: opts.privateDir });
+  const entry = cfg.environments.get(env);
+  if (!entry) {
+    throw new WodError(
+      `Unknown environment "${env}": expected one of ${[...cfg.environments.keys()].join(", ") || "(none)"}`,
+    );
+  }
+  const e: Environment = entry.value;
+  const st = e.state ?? {};
+  const branch = opts.branch ?? st.branch ?? "state";
+  const prefix = st.path ?? STATE_DIR;
+  const recipients = opts.recipients ?? e.seal?.recipients ?? [];
+  const kind = opts.kind ?? st.store ?? "git";
+  if (kind === "github") {
+    const { openGithubTree } = await import("../git/github_store.ts");
+    const repo = opts.github?.repo ?? st.github_repo ?? Deno.env.get("GITHUB_REPOSITORY");
+    if (!repo) {
+      throw new WodError(
+        `Environment "${env}" uses the GitHub store but names no repository: set state.github_repo in ${entry.file} or GITHUB_REPOSITORY`,
+      );
+    }
+    const tree = await openGithubTree({
+      baseUrl: opts.github?.baseUrl ?? Deno.env.get("GITHUB_API_URL") ?? "https://api.github.com",
+      token: opts.github?.token ?? Deno.env.get("GITHUB_TOKEN"),
+      repo,
+      branch,
+      writeIntervalMs: opts.github?.writeIntervalMs,
+      retryAfterBaseMs: opts.github?.retryAfterBaseMs,
+      log: opts.github?.log,
+    });
+    return new LedgerStore(tree, env, recipients, prefix);
+  }
+  const { openGitTree } = await import("../git/git_store.ts");
+  let remote = opts.remote ?? st.remote;
+  let create = false;
+  if (!remote) {
+    remote = defaultRemote(root, env);
+    create = true;
+  } else if (!/^[a-z+]+:\/\//.test(remote) && !/^[^/]+@[^/:]+:/.test(remote) && !isAbsolute(remote)) {
+    remote = resolve(root, remote);
+  }
+  const tree = await openGitTree({ remote, branch, createBare: create });
+  return new LedgerStore(tree, env, recipients, prefix);
+}

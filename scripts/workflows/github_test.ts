@@ -1,0 +1,35 @@
+// The PR comment of validate.yml: posted once and updated in place, against the local GitHub API
+// server (scripts/testing/github_server.ts), which checks every request against GitHub's OpenAPI
+// description (@octokit/openapi) and records violations.
+import { assertEquals, assertStringIncludes } from "../common/assert.ts";
+import { startGithubServer } from "../testing/github_server.ts";
+import { commentBody, MAX_BODY, octokitFromEnv, upsertComment } from "./github.ts";
+
+Deno.test("the plan comment is created once, then updated in place (OpenAPI-checked server)", async () => {
+  const gh = await startGithubServer();
+  try {
+    gh.createRepo("wod/wod");
+    const { octokit, repo } = octokitFromEnv({
+      GITHUB_TOKEN: "t0ken",
+      GITHUB_REPOSITORY: "wod/wod",
+      GITHUB_API_URL: gh.url,
+    });
+    // Someone else's comment on the same PR is left alone.
+    await octokit.rest.issues.createComment({ ...repo, issue_number: 5, body: "LGTM" });
+    const a = await upsertComment(octokit, repo, 5, "wod-plan", "plan v1");
+    const b = await upsertComment(octokit, repo, 5, "wod-plan", "plan v2");
+    assertEquals([a.action, b.action], ["created", "updated"]);
+    assertEquals(a.id, b.id);
+    const bodies = gh.comments("wod/wod").filter((c) => c.issue === 5).map((c) => c.body);
+    assertEquals(bodies, ["LGTM", "<!-- wod:wod-plan -->\nplan v2"]);
+    assertEquals(gh.violations, []);
+  } finally {
+    await gh.close();
+  }
+});
+
+Deno.test("a plan longer than GitHub's comment limit is truncated with a note", () => {
+  const body = commentBody("wod-plan", "x".repeat(100_000));
+  assertEquals(body.length <= MAX_BODY, true);
+  assertStringIncludes(body, "truncated: the full text is in the job summary");
+});

@@ -14,47 +14,9 @@ import { identitiesFromEnv, unseal } from "./seal.ts";
 import { FrontendClient } from "../notify/frontend.ts";
 import { mailer, renderTemplate } from "../notify/email.ts";
 import { maskForActions } from "../workflows/mask.ts";
+import { runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
 
-// The backend area's interface (scripts/backend/seats.ts, INTERFACES.md).
-export interface SeatTask {
-  action: SeatAction;
-  workshop: string;
-  seat: number;
-  mode?: "WKSHP" | "CHLG";
-}
-export interface SeatResult {
-  seat: number;
-  action: SeatAction;
-  workshop: string;
-  ok: boolean;
-  password?: string;
-  completion?: number;
-  error?: string;
-}
-export type RunSeatTasks = (opts: {
-  root: string;
-  privateDir?: string;
-  env: string;
-  backend: string;
-  tasks: SeatTask[];
-  log?: (line: string) => void;
-}) => Promise<SeatResult[]>;
-
-export async function loadRunSeatTasks(): Promise<RunSeatTasks> {
-  const url = new URL("../backend/seats.ts", import.meta.url);
-  try {
-    await Deno.stat(url);
-  } catch {
-    throw new WodError(
-      `Cannot apply: ${url.pathname} (runSeatTasks, the backend seat actions) does not exist yet`,
-    );
-  }
-  const mod = await import(url.href);
-  if (typeof mod.runSeatTasks !== "function") {
-    throw new WodError(`Cannot apply: ${url.pathname} exports no runSeatTasks function`);
-  }
-  return mod.runSeatTasks as RunSeatTasks;
-}
+export type RunSeatTasks = typeof runSeatTasks;
 
 export interface ApplyOptions {
   root: string;
@@ -142,7 +104,7 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
     }
     if (opts.dryRun) return { plan, outcomes: [], committed: false };
 
-    const run = opts.runSeatTasks ?? await loadRunSeatTasks();
+    const run = opts.runSeatTasks ?? runSeatTasks;
     let front: FrontendClient | undefined;
     let frontErr: string | undefined;
     if (env.frontend) {

@@ -99,6 +99,27 @@ export class HubClient {
     return r.status;
   }
 
+  /**
+   * Ask the hub to start the user's server without waiting for it to be ready: creates the hub user
+   * when the hub does not know it yet (404) and retries while the hub has too many spawns pending
+   * (429), for up to `retryMs`. Returns 201, 202 or 400 (already running); throws otherwise.
+   */
+  async requestServerStart(name: string, retryMs = 60_000): Promise<number> {
+    const path = `/users/${encodeURIComponent(name)}/server`;
+    let r = await this.request("POST", path);
+    if (r.status === 404) {
+      await this.createUser(name);
+      r = await this.request("POST", path);
+    }
+    const deadline = Date.now() + retryMs;
+    while (r.status === 429 && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 1_000));
+      r = await this.request("POST", path);
+    }
+    if (![201, 202, 400].includes(r.status)) this.fail(`POST /users/${name}/server`, r.status, r.body);
+    return r.status;
+  }
+
   async stopServer(name: string): Promise<number> {
     const r = await this.request("DELETE", `/users/${encodeURIComponent(name)}/server`);
     if (![202, 204, 400].includes(r.status)) this.fail(`DELETE /users/${name}/server`, r.status, r.body);

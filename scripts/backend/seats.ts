@@ -59,7 +59,8 @@ export async function backendConnection(
   return await connectionFor(findBackend(env, backendName), envName);
 }
 
-async function connectionFor(b: EnvironmentBackend, envName: string): Promise<BackendConnection> {
+/** Connection details of one backend entry (sandbox: from `wod sandbox status`). */
+export async function connectionFor(b: EnvironmentBackend, envName: string): Promise<BackendConnection> {
   if (b.sandbox) {
     const s = await sandboxStatus();
     if (!s) {

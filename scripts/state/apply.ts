@@ -1,8 +1,13 @@
 // Apply: make the backends match recorded state. Reads the seats with pending actions, runs the
 // seat-action playbook ONCE per backend for all of them (scripts/backend/seats.ts runSeatTasks),
-// delivers credentials (front-end API and/or participant email), then commits what happened in one
-// commit: active / free / held-for-reset, or failed with the reason (kept pending, retried by the
-// next apply). One failing seat does not hold back the others. Nothing pending: no run, no commit.
+// delivers credentials (front-end API and/or participant email, a few at a time), then commits what
+// happened in one commit: active / free / held-for-reset, or failed with the reason (kept pending,
+// retried by the next apply). One failing seat does not hold back the others. Nothing pending: no
+// run, no commit. As the original platform did, the password is reported BEFORE the student's hub
+// server is started: the playbook runs without server starts when the hub API is reachable from here
+// (service token: sandbox status or $WOD_HUB_TOKEN_FILE), and the servers of the new seats are
+// started through the hub API after the commit; a failed start is only logged (the hub spawns the
+// server at login anyway). Without a hub token the playbook starts them, as before.
 import type { Config } from "../config/load.ts";
 import { loadConfig } from "../config/load.ts";
 import type { EnvironmentBackend, Seat, SeatPendingAction, Workshop } from "../config/types.gen.ts";
@@ -14,7 +19,8 @@ import { identitiesFromEnv, unseal } from "./seal.ts";
 import { FrontendClient } from "../notify/frontend.ts";
 import { mailer, renderTemplate } from "../notify/email.ts";
 import { maskForActions } from "../workflows/mask.ts";
-import { runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
+import { connectionFor, runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
+import { HubClient } from "../backend/hub.ts";
 
 export type RunSeatTasks = typeof runSeatTasks;
 
@@ -32,6 +38,41 @@ export interface ApplyOptions {
   identities?: string[];
   /** Environment lookup for the front-end credentials (default Deno.env.get). */
   getenv?: (name: string) => string | undefined;
+  /**
+   * Hub API client starting the servers of created seats after the credentials are delivered, or
+   * undefined to let the backend run start them. Default: from the backend's connection (sandbox
+   * status, or hub_url + $WOD_HUB_TOKEN_FILE); with an injected runSeatTasks, none.
+   */
+  hub?: (backend: EnvironmentBackend) => Promise<HubClient | undefined>;
+}
+
+/** Credentials delivered (and hub servers started) at most this many at a time. */
+const DELIVERY_PARALLEL = 8;
+
+/** Runs fn over items, at most `limit` at a time; results in item order. fn must not throw. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** The hub API client of a backend, from its connection and the service token; undefined if none. */
+async function defaultHub(
+  b: EnvironmentBackend,
+  envName: string,
+  getenv: (name: string) => string | undefined,
+): Promise<HubClient | undefined> {
+  const conn = await connectionFor(b, envName);
+  const tokenFile = conn.hubTokenFile ?? getenv("WOD_HUB_TOKEN_FILE");
+  if (!tokenFile) return undefined;
+  return await HubClient.fromTokenFile(conn.hubUrl.replace(/\/+$/, "").replace(/\/hub$/, ""), tokenFile);
 }
 
 export interface SeatOutcome {
@@ -118,6 +159,30 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
     const ident = wantMail ? (opts.identities ?? await identitiesFromEnv()) : [];
     const mail = wantMail ? mailer(env.mail!) : undefined;
 
+    // Hub API per backend for starting servers after the credentials are out (undefined: the backend
+    // run starts them).
+    const hubs = new Map<string, Promise<HubClient | undefined>>();
+    const hubFor = (b: EnvironmentBackend): Promise<HubClient | undefined> => {
+      if (!hubs.has(b.name)) {
+        const find = opts.hub ??
+          (opts.runSeatTasks
+            ? () => Promise.resolve(undefined)
+            : (x: EnvironmentBackend) => defaultHub(x, opts.env, opts.getenv ?? ((k) => Deno.env.get(k))));
+        hubs.set(
+          b.name,
+          find(b).catch((err) => {
+            log(
+              `${b.name}: hub API not usable from here, the backend run starts the servers: ${
+                (err as Error).message.split("\n")[0]
+              }`,
+            );
+            return undefined;
+          }),
+        );
+      }
+      return hubs.get(b.name)!;
+    };
+
     const steps = new Map<string, Step[]>(seats.map((x) => [seatKey(x), []]));
     const outcomes: SeatOutcome[] = [];
     const runItems = async (backend: string, items: { seat: Seat; p: SeatPendingAction }[]) => {
@@ -146,6 +211,7 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
         if (seat.mode) t.mode = seat.mode;
         return t;
       });
+      const hub = tasks.some((t) => t.action === "CREATE") ? await hubFor(b) : undefined;
       let results: SeatResult[] = [];
       let runError: string | undefined;
       try {
@@ -156,6 +222,7 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
           backend,
           tasks,
           log,
+          startServers: hub === undefined,
         });
       } catch (err) {
         runError = (err as Error).message.split("\n").slice(0, 5).join(" ");
@@ -163,11 +230,15 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
       const secrets = results.map((r) => r.password).filter((x): x is string => !!x);
       // In GitHub Actions, hide every new password from the logs before anything can print it.
       for (const s of secrets) maskForActions(s);
-      for (const { seat, p } of runnable) {
+      // Credentials go out a few at a time; one failed delivery does not hold back the others.
+      const done = await mapLimit(runnable, DELIVERY_PARALLEL, async ({ seat, p }) => {
         const r = results.find((x) => x.seat === seat.seat && x.action === p.action);
         if (!r || !r.ok) {
-          fail(seat, p, redactText(runError ?? r?.error ?? "no result from the backend run", secrets));
-          continue;
+          return {
+            seat,
+            p,
+            reason: redactText(runError ?? r?.error ?? "no result from the backend run", secrets),
+          };
         }
         const step: Step = { order: p.order, action: p.action, ok: true };
         if (r.completion !== undefined) step.completion = r.completion;
@@ -187,6 +258,14 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
           step.ok = false;
           step.reason = redactText(`credentials not delivered: ${(err as Error).message}`, secrets);
         }
+        return { seat, p, step, delivered };
+      });
+      for (const { seat, p, reason, step, delivered } of done) {
+        if (!step) {
+          fail(seat, p, reason!);
+          continue;
+        }
+        if (step.ok && p.action === "CREATE" && hub) deferredStarts.set(seatKey(seat), hub);
         steps.get(seatKey(seat))!.push(step);
         outcomes.push({
           backend,
@@ -237,6 +316,8 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
       }
     };
 
+    // Seats created by this apply whose server the hub API starts after the commit.
+    const deferredStarts = new Map<string, HubClient>();
     let runs = 0;
     try {
       // Round k runs the k-th pending action of every seat whose earlier actions succeeded. The backend
@@ -298,8 +379,48 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
         }`,
       );
     }
+    await startServers(seats, steps, deferredStarts, log);
     return { plan, outcomes, committed, runs };
   } finally {
     if (!opts.store) await store.close();
   }
+}
+
+/**
+ * Starts, through the hub API, the servers of the seats whose last action in this apply was a
+ * successful CREATE (a seat created then cleaned up in the same apply gets no server). Does not wait
+ * for the servers to be ready; a failed start is logged, not a seat failure: the hub spawns the
+ * server when the student logs in.
+ */
+async function startServers(
+  seats: Seat[],
+  steps: Map<string, Step[]>,
+  deferred: Map<string, HubClient>,
+  log: (line: string) => void,
+): Promise<void> {
+  const todo = seats.filter((s) => {
+    const done = steps.get(seatKey(s)) ?? [];
+    return deferred.has(seatKey(s)) && done.length > 0 && done.every((x) => x.ok) &&
+      done[done.length - 1].action === "CREATE";
+  });
+  if (todo.length === 0) return;
+  const t0 = performance.now();
+  const failures = (await mapLimit(todo, DELIVERY_PARALLEL, async (s) => {
+    try {
+      await deferred.get(seatKey(s))!.requestServerStart(`student${s.seat}`);
+      return 0;
+    } catch (err) {
+      log(
+        `warning: ${seatKey(s)}: hub server not started (the hub starts it at login): ${
+          (err as Error).message.split("\n")[0]
+        }`,
+      );
+      return 1;
+    }
+  })).reduce((a: number, b) => a + b, 0);
+  log(
+    `hub servers of ${todo.length} new seat(s) started${failures ? ` (${failures} failed)` : ""} in ${
+      ((performance.now() - t0) / 1000).toFixed(1)
+    } s`,
+  );
 }

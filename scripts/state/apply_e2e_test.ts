@@ -3,7 +3,7 @@
 // front-end API test server, an SMTP sink. order CREATE -> apply -> the front end gets the password
 // and active, the participant email arrives -> the student logs in to the hub -> expire after the
 // end -> apply -> the login is refused and the seat is free. No password in git, logs or output.
-import { assert, assertEquals } from "../common/assert.ts";
+import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { exec } from "../common/exec.ts";
 import { stateFixture, wod } from "../testing/state_fixture.ts";
 import { startFrontendServer } from "../testing/frontend_server.ts";
@@ -90,6 +90,15 @@ Deno.test({
 
       let st = JSON.parse((await cli(["state", "--env", fx.env, "--json"])).stdout);
       assertEquals([st.seats[0].seat, st.seats[0].status, st.seats[0].customer], [SEAT, "active", "901"]);
+      // The credentials go out first, then apply asks the hub to start the server: poll the hub API.
+      assertMatch(a1.stdout, /hub servers of 1 new seat\(s\) started in/);
+      const { HubClient } = await import("../backend/hub.ts");
+      const hub = await HubClient.fromTokenFile(sandbox.hub_url, sandbox.hub_token_file);
+      const deadline = Date.now() + 60_000;
+      while (!(await hub.serverRunning(`student${SEAT}`))) {
+        assert(Date.now() < deadline, `the server of student${SEAT} was not started after apply`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
       assertEquals(
         await hubLogin(sandbox.hub_url, `student${SEAT}`, password),
         "accepted",

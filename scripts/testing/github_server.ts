@@ -3,8 +3,9 @@
 // missing/ill-typed parameter or a body not matching the operation's schema gets a 4xx answer and is
 // recorded in `violations`. Tests assert `violations` is empty. The routes the project uses are
 // implemented in memory: Git Data (refs, commits, trees, blobs), repository contents (read),
-// workflow dispatch, issue comments (list/create/get/update). Faults (409, rate limits with
-// retry-after) can be injected to exercise clients' retry paths.
+// workflow dispatch, issue comments (list/create/get/update), pull requests (list with state/head/base
+// filters, create, get, update; the branches may live in a local git repository, see createRepo).
+// Faults (409, rate limits with retry-after) can be injected to exercise clients' retry paths.
 import { createHash } from "node:crypto";
 import { Ajv2020 } from "ajv/dist/2020";
 import type { ValidateFunction } from "ajv/dist/2020";
@@ -46,6 +47,18 @@ export interface Comment {
   updated_at: string;
 }
 
+export interface PullRequest {
+  number: number;
+  title: string;
+  body: string;
+  state: "open" | "closed";
+  head: string; // branch name
+  base: string; // branch name
+  draft: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Fault {
   status: number;
   /** Only requests whose "METHOD route" matches (default: any). */
@@ -77,6 +90,9 @@ interface Repo {
   refs: Map<string, string>; // "heads/main" -> sha
   objects: Map<string, GitObject>;
   comments: Comment[];
+  pulls: PullRequest[];
+  nextNumber: number; // issues and pull requests share their numbers
+  gitDir?: string; // a local git repository holding the branches (pull request heads/bases)
   workflows: Set<string> | undefined; // undefined: any workflow id accepted
 }
 
@@ -230,8 +246,15 @@ export class GithubServer {
     await this.server?.shutdown();
   }
 
-  /** Creates an (empty) repository; `workflows` restricts accepted workflow ids/file names. */
-  createRepo(fullName: string, opts: { defaultBranch?: string; workflows?: string[] } = {}): void {
+  /**
+   * Creates an (empty) repository; `workflows` restricts accepted workflow ids/file names. `gitDir`:
+   * a local git repository (e.g. the bare remote a workflow pushes to) whose branches count as this
+   * repository's branches for pull requests, next to the in-memory Git Data refs.
+   */
+  createRepo(
+    fullName: string,
+    opts: { defaultBranch?: string; workflows?: string[]; gitDir?: string } = {},
+  ): void {
     const [owner, name] = fullName.split("/");
     this.repos.set(fullName.toLowerCase(), {
       owner,
@@ -240,6 +263,9 @@ export class GithubServer {
       refs: new Map(),
       objects: new Map(),
       comments: [],
+      pulls: [],
+      nextNumber: 1,
+      gitDir: opts.gitDir,
       workflows: opts.workflows ? new Set(opts.workflows) : undefined,
     });
   }
@@ -251,6 +277,10 @@ export class GithubServer {
 
   comments(fullName: string): Comment[] {
     return this.repo(fullName).comments;
+  }
+
+  pulls(fullName: string): PullRequest[] {
+    return this.repo(fullName).pulls;
   }
 
   /** The files of `branch` (path -> content) as the server holds them. */
@@ -424,13 +454,13 @@ export class GithubServer {
     return this.implement(op.route, req.method, params, body, url);
   }
 
-  private implement(
+  private async implement(
     route: string,
     method: string,
     p: Record<string, string>,
     body: Json,
     url: URL,
-  ): Response {
+  ): Promise<Response> {
     const key = `${method} ${route}`;
     const full = `${p.owner}/${p.repo}`;
     switch (key) {
@@ -592,9 +622,167 @@ export class GithubServer {
         }
         return json(200, commentJson(this.url, full, c));
       }
+      case "GET /repos/{owner}/{repo}/pulls": {
+        const r = this.repo(full);
+        const state = url.searchParams.get("state") ?? "open";
+        const head = url.searchParams.get("head");
+        const base = url.searchParams.get("base");
+        const per = Number(url.searchParams.get("per_page") ?? 30);
+        const page = Number(url.searchParams.get("page") ?? 1);
+        // GitHub's head filter is "user:ref-name" (or "organization:ref-name").
+        const headMatch = (pr: PullRequest) => {
+          if (head === null) return true;
+          const i = head.indexOf(":");
+          if (i < 0) return pr.head === head;
+          return head.slice(0, i).toLowerCase() === r.owner.toLowerCase() && pr.head === head.slice(i + 1);
+        };
+        const all = r.pulls.filter((pr) =>
+          (state === "all" || pr.state === state) && headMatch(pr) && (base === null || pr.base === base)
+        ).sort((a, b) => b.number - a.number);
+        const out: Json[] = [];
+        for (const pr of all.slice((page - 1) * per, page * per)) out.push(await this.pullJson(r, pr));
+        return json(200, out);
+      }
+      case "POST /repos/{owner}/{repo}/pulls": {
+        const r = this.repo(full);
+        const head = String(body.head).includes(":") ? String(body.head).split(":")[1] : String(body.head);
+        const [headSha, baseSha] = [await this.branchSha(r, head), await this.branchSha(r, body.base)];
+        if (!headSha || !baseSha) {
+          return json(422, {
+            message: "Validation Failed",
+            errors: [{ resource: "PullRequest", field: headSha ? "base" : "head", code: "invalid" }],
+          });
+        }
+        if (r.pulls.some((x) => x.state === "open" && x.head === head && x.base === body.base)) {
+          return json(422, {
+            message: "Validation Failed",
+            errors: [{
+              resource: "PullRequest",
+              code: "custom",
+              message: `A pull request already exists for ${r.owner}:${head}.`,
+            }],
+          });
+        }
+        if (await this.contains(r, baseSha, headSha)) {
+          return json(422, {
+            message: "Validation Failed",
+            errors: [{
+              resource: "PullRequest",
+              code: "custom",
+              message: `No commits between ${body.base} and ${head}`,
+            }],
+          });
+        }
+        const now = new Date().toISOString();
+        const pr: PullRequest = {
+          number: r.nextNumber++,
+          title: body.title ?? "",
+          body: body.body ?? "",
+          state: "open",
+          head,
+          base: body.base,
+          draft: !!body.draft,
+          created_at: now,
+          updated_at: now,
+        };
+        r.pulls.push(pr);
+        return json(201, await this.pullJson(r, pr));
+      }
+      case "GET /repos/{owner}/{repo}/pulls/{pull_number}":
+      case "PATCH /repos/{owner}/{repo}/pulls/{pull_number}": {
+        const r = this.repo(full);
+        const pr = r.pulls.find((x) => x.number === Number(p.pull_number));
+        if (!pr) return json(404, { message: "Not Found" });
+        if (method === "PATCH") {
+          if (body.base !== undefined && !(await this.branchSha(r, body.base))) {
+            return json(422, {
+              message: "Validation Failed",
+              errors: [{ resource: "PullRequest", field: "base", code: "invalid" }],
+            });
+          }
+          if (body.title !== undefined) pr.title = body.title;
+          if (body.body !== undefined) pr.body = body.body;
+          if (body.state !== undefined) pr.state = body.state;
+          if (body.base !== undefined) pr.base = body.base;
+          pr.updated_at = new Date().toISOString();
+        }
+        return json(200, await this.pullJson(r, pr));
+      }
       default:
         return json(501, { message: `Test server: ${key} is valid but not implemented here` });
     }
+  }
+
+  /** The commit `branch` points at: in-memory refs first, then the repository's `gitDir`. */
+  private async branchSha(r: Repo, branch: string): Promise<string | undefined> {
+    const mem = r.refs.get(`heads/${branch}`);
+    if (mem || !r.gitDir) return mem;
+    const out = await new Deno.Command("git", {
+      args: ["-C", r.gitDir, "rev-parse", "--verify", "--quiet", `refs/heads/${branch}^{commit}`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+  }
+
+  /** Whether commit `sha` is already in `base`'s history (no commits to merge). */
+  private async contains(r: Repo, base: string, sha: string): Promise<boolean> {
+    if (r.objects.has(base) || r.objects.has(sha) || !r.gitDir) return this.isAncestor(r, sha, base);
+    const out = await new Deno.Command("git", {
+      args: ["-C", r.gitDir, "merge-base", "--is-ancestor", sha, base],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  }
+
+  private async pullJson(r: Repo, pr: PullRequest): Promise<Json> {
+    const full = `${r.owner}/${r.name}`;
+    const api = `${this.url}/repos/${full}`;
+    const html = `https://github.com/${full}/pull/${pr.number}`;
+    const branch = async (ref: string) => ({
+      label: `${r.owner}:${ref}`,
+      ref,
+      sha: (await this.branchSha(r, ref)) ?? "",
+      user: { login: r.owner, id: 2, type: "Organization" },
+      repo: { name: r.name, full_name: full, default_branch: r.defaultBranch },
+    });
+    return {
+      url: `${api}/pulls/${pr.number}`,
+      id: 1000 + pr.number,
+      node_id: "PR",
+      html_url: html,
+      diff_url: `${html}.diff`,
+      patch_url: `${html}.patch`,
+      issue_url: `${api}/issues/${pr.number}`,
+      commits_url: `${api}/pulls/${pr.number}/commits`,
+      review_comments_url: `${api}/pulls/${pr.number}/comments`,
+      review_comment_url: `${api}/pulls/comments{/number}`,
+      comments_url: `${api}/issues/${pr.number}/comments`,
+      statuses_url: `${api}/statuses/${pr.number}`,
+      number: pr.number,
+      state: pr.state,
+      locked: false,
+      title: pr.title,
+      user: { login: "wod-bot", id: 1, type: "Bot" },
+      body: pr.body,
+      labels: [],
+      milestone: null,
+      created_at: pr.created_at,
+      updated_at: pr.updated_at,
+      closed_at: pr.state === "closed" ? pr.updated_at : null,
+      merged_at: null,
+      merge_commit_sha: null,
+      assignee: null,
+      draft: pr.draft,
+      head: await branch(pr.head),
+      base: await branch(pr.base),
+      _links: {},
+      author_association: "NONE",
+      auto_merge: null,
+      merged: false,
+      maintainer_can_modify: false,
+    };
   }
 
   private isAncestor(r: Repo, ancestor: string, sha: string): boolean {

@@ -3,7 +3,8 @@
 // description (@octokit/openapi) and records violations.
 import { assertEquals, assertStringIncludes } from "../common/assert.ts";
 import { startGithubServer } from "../testing/github_server.ts";
-import { commentBody, MAX_BODY, octokitFromEnv, upsertComment } from "./github.ts";
+import { exec } from "../common/exec.ts";
+import { commentBody, MAX_BODY, octokitFromEnv, upsertComment, upsertPull } from "./github.ts";
 
 Deno.test("the plan comment is created once, then updated in place (OpenAPI-checked server)", async () => {
   const gh = await startGithubServer();
@@ -25,6 +26,36 @@ Deno.test("the plan comment is created once, then updated in place (OpenAPI-chec
     assertEquals(gh.violations, []);
   } finally {
     await gh.close();
+  }
+});
+
+Deno.test("the sync pull request is opened once, then updated; a closed one is not reused (OpenAPI-checked server)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wod-gh-pull-" });
+  const gh = await startGithubServer();
+  try {
+    const git = (...args: string[]) =>
+      exec("git", ["-c", "user.name=t", "-c", "user.email=t@localhost", ...args], { cwd: dir });
+    await git("init", "-q", "-b", "main");
+    await git("commit", "-q", "--allow-empty", "-m", "base");
+    await git("checkout", "-q", "-b", "sync/public");
+    await git("commit", "-q", "--allow-empty", "-m", "merge");
+    gh.createRepo("wod/private", { gitDir: dir });
+    const { octokit, repo } = octokitFromEnv({
+      GITHUB_TOKEN: "t0ken",
+      GITHUB_REPOSITORY: "wod/private",
+      GITHUB_API_URL: gh.url,
+    });
+    const a = await upsertPull(octokit, repo, "sync/public", "main", "Sync", "v1");
+    const b = await upsertPull(octokit, repo, "sync/public", "main", "Sync", "v2");
+    assertEquals([a, b], [{ number: 1, action: "created" }, { number: 1, action: "updated" }]);
+    assertEquals(gh.pulls("wod/private").map((p) => [p.number, p.state, p.body]), [[1, "open", "v2"]]);
+    await octokit.rest.pulls.update({ ...repo, pull_number: 1, state: "closed" });
+    const c = await upsertPull(octokit, repo, "sync/public", "main", "Sync", "v3");
+    assertEquals(c, { number: 2, action: "created" });
+    assertEquals(gh.violations, []);
+  } finally {
+    await gh.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
 

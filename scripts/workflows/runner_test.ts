@@ -1,9 +1,9 @@
 // The local workflow runner on our real workflows: validate.yml for a sample pull_request event
 // (a temp git copy of the repo with a change) and order.yml for a sample workflow_dispatch event,
 // checking step outcomes, outputs, job summaries and annotations. Steps calling a `wod` command
-// that does not exist (yet) are skipped, so the test grows with the CLI. The PR comment is posted
-// to scripts/testing/github_server.ts, which checks every request against GitHub's OpenAPI
-// description (@octokit/openapi); the test asserts it saw no violation.
+// that does not exist (yet) are skipped, so the test grows with the CLI. The PR comment and the sync
+// pull request go to scripts/testing/github_server.ts, which checks every request against GitHub's
+// OpenAPI description (@octokit/openapi); the tests assert it saw no violation.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../common/assert.ts";
@@ -438,60 +438,114 @@ Deno.test("runner: expire.yml runs expiry then apply for the requested environme
   });
 });
 
-Deno.test("runner: sync-private.yml merges the public main and validates the private overlay", async () => {
-  await withTemp(async (dir) => {
-    // The public repository (a bare repo), and a private copy with a private/ overlay.
-    const pub = join(dir, "public");
-    await cloneWorkingTree(ROOT, pub);
-    const ws = join(dir, "private");
-    await exec("git", ["clone", "-q", pub, ws]);
-    // A private workshop whose id and content appear nowhere in the public tree (leak-check).
-    const id = `WKSHP-Priv${crypto.randomUUID().slice(0, 8)}`;
-    const wdir = join(ws, "private/workshops", id);
-    await Deno.mkdir(wdir, { recursive: true });
-    const shell = await Deno.readTextFile(join(ws, "workshops/WKSHP-Shell101/workshop.yaml"));
-    await Deno.writeTextFile(join(wdir, "workshop.yaml"), shell.replace(/^id: .*$/m, `id: ${id}`));
-    const notebook = (text: string) =>
-      JSON.stringify({
-        cells: [{ cell_type: "markdown", metadata: {}, source: [text] }],
-        metadata: {},
-        nbformat: 4,
-        nbformat_minor: 5,
+Deno.test("runner: sync-private.yml merges the public main, validates the private overlay and opens one pull request", async () => {
+  const { startGithubServer } = await import("../testing/github_server.ts");
+  const gh = await startGithubServer();
+  try {
+    await withTemp(async (dir) => {
+      // The public repository, and a private copy with a private/ overlay whose GitHub remote is a
+      // local bare repository, known to the OpenAPI-checked API server as wod/private's branches.
+      const pub = join(dir, "public");
+      await cloneWorkingTree(ROOT, pub);
+      const ws = join(dir, "private");
+      await exec("git", ["clone", "-q", pub, ws]);
+      const remote = join(dir, "private.git");
+      await exec("git", ["init", "-q", "--bare", "-b", "main", remote]);
+      await exec("git", ["remote", "set-url", "origin", remote], { cwd: ws });
+      gh.createRepo("wod/private", { gitDir: remote });
+      // A private workshop whose id and content appear nowhere in the public tree (leak-check).
+      const id = `WKSHP-Priv${crypto.randomUUID().slice(0, 8)}`;
+      const wdir = join(ws, "private/workshops", id);
+      await Deno.mkdir(wdir, { recursive: true });
+      const shell = await Deno.readTextFile(join(ws, "workshops/WKSHP-Shell101/workshop.yaml"));
+      await Deno.writeTextFile(join(wdir, "workshop.yaml"), shell.replace(/^id: .*$/m, `id: ${id}`));
+      const notebook = (text: string) =>
+        JSON.stringify({
+          cells: [{ cell_type: "markdown", metadata: {}, source: [text] }],
+          metadata: {},
+          nbformat: 4,
+          nbformat_minor: 5,
+        });
+      await Deno.writeTextFile(join(wdir, "0-ReadMeFirst.ipynb"), notebook(`# ${crypto.randomUUID()}`));
+      await commitAll(ws, "private overlay");
+      await exec("git", ["push", "-q", "origin", "main"], { cwd: ws });
+      // Something new upstream.
+      await Deno.writeTextFile(join(pub, "docs/NEWS.md"), "# News\n\nSomething new upstream.\n");
+      await commitAll(pub, "public news");
+      const lines: string[] = [];
+      const common = {
+        workflow: join(ws, ".github/workflows/sync-private.yml"),
+        workspace: ws,
+        repository: "wod/private",
+        apiUrl: gh.url,
+        vars: { WOD_UPSTREAM_URL: pub },
+        event: { name: "workflow_dispatch", payload: {} },
+        log: (l: string) => lines.push(l),
+      };
+      const res = await runWorkflow({ ...common, tempDir: join(dir, "run") });
+      const job = res.jobs.find((j) => j.id === "sync")!;
+      const merge = job.steps.find((s) => s.id === "merge")!;
+      assertEquals(merge.outcome, "success", lines.join("\n") + merge.log);
+      assertEquals(merge.outputs.changed, "true");
+      const overlay = job.steps.find((s) => s.id === "overlay")!;
+      assertEquals(overlay.outcome, "success", overlay.log);
+      assertStringIncludes(job.summary, "Merged the public main");
+      assertStringIncludes(job.summary, "## Overlay validation");
+      assert(existsSync(join(ws, "docs/NEWS.md")), "the public change is merged into sync/public");
+      assertEquals(
+        (await exec("git", ["branch", "--show-current"], { cwd: ws })).stdout.trim(),
+        "sync/public",
+      );
+      // The branch is pushed and its one pull request into main is opened with the report as body.
+      const push = job.steps[job.steps.length - 1];
+      assertEquals(push.outcome, "success", lines.join("\n") + push.log);
+      assertStringIncludes(push.log, "Pull request #1 created");
+      const pushed = (await exec("git", ["rev-parse", "refs/heads/sync/public"], { cwd: remote })).stdout
+        .trim();
+      assertEquals(pushed, (await exec("git", ["rev-parse", "HEAD"], { cwd: ws })).stdout.trim());
+      const pulls = () =>
+        gh.pulls("wod/private").map((p) => ({
+          number: p.number,
+          head: p.head,
+          base: p.base,
+          state: p.state,
+        }));
+      assertEquals(pulls(), [{ number: 1, head: "sync/public", base: "main", state: "open" }]);
+      assertStringIncludes(gh.pulls("wod/private")[0].body, "The private overlay validates");
+      assertStringIncludes(gh.pulls("wod/private")[0].body, "## Overlay validation");
+
+      // The next scheduled run (a new public change; the checkout is main again, the pull request
+      // still open) updates the same pull request instead of opening a second one. The overlay was
+      // validated above: skipping it here makes the body say so, which shows the update.
+      await Deno.writeTextFile(join(pub, "docs/NEWS.md"), "# News\n\nMore news upstream.\n");
+      await commitAll(pub, "more public news");
+      await exec("git", ["checkout", "-q", "main"], { cwd: ws });
+      const res2 = await runWorkflow({
+        ...common,
+        tempDir: join(dir, "run2"),
+        skip: (_job, step) => step.id === "overlay" ? "validated in the first run" : undefined,
       });
-    await Deno.writeTextFile(join(wdir, "0-ReadMeFirst.ipynb"), notebook(`# ${crypto.randomUUID()}`));
-    await commitAll(ws, "private overlay");
-    // Something new upstream.
-    await Deno.writeTextFile(join(pub, "docs/NEWS.md"), "# News\n\nSomething new upstream.\n");
-    await commitAll(pub, "public news");
-    const lines: string[] = [];
-    const res = await runWorkflow({
-      workflow: join(ws, ".github/workflows/sync-private.yml"),
-      workspace: ws,
-      tempDir: join(dir, "run"),
-      vars: { WOD_UPSTREAM_URL: pub },
-      event: { name: "workflow_dispatch", payload: {} },
-      // Pull request creation: the local GitHub API server has no pulls routes yet.
-      skip: (_job, step) =>
-        step.run?.includes("sync_push.sh") ? "no pulls routes in the test server" : undefined,
-      log: (l) => lines.push(l),
+      const job2 = res2.jobs.find((j) => j.id === "sync")!;
+      const push2 = job2.steps[job2.steps.length - 1];
+      assertEquals(push2.outcome, "success", lines.join("\n") + push2.log);
+      assertStringIncludes(push2.log, "Pull request #1 updated");
+      assertEquals(pulls(), [{ number: 1, head: "sync/public", base: "main", state: "open" }]);
+      assertStringIncludes(gh.pulls("wod/private")[0].body, "does not validate");
+      const pushed2 = (await exec("git", ["rev-parse", "refs/heads/sync/public"], { cwd: remote })).stdout
+        .trim();
+      assert(pushed2 !== pushed, "the second run pushes the new merge");
+      assertEquals(gh.violations, [], "requests must match GitHub's OpenAPI description");
+      assertEquals([res.leaks, res2.leaks], [[], []]);
+      // Without the variable (the public repository itself) the job does not run.
+      const none = await runWorkflow({
+        workflow: join(ws, ".github/workflows/sync-private.yml"),
+        workspace: ws,
+        tempDir: join(dir, "run3"),
+        event: { name: "workflow_dispatch", payload: {} },
+      });
+      assertEquals(none.jobs[0].result, "skipped");
     });
-    const job = res.jobs.find((j) => j.id === "sync")!;
-    const merge = job.steps.find((s) => s.id === "merge")!;
-    assertEquals(merge.outcome, "success", lines.join("\n") + merge.log);
-    assertEquals(merge.outputs.changed, "true");
-    const overlay = job.steps.find((s) => s.id === "overlay")!;
-    assertEquals(overlay.outcome, "success", overlay.log);
-    assertStringIncludes(job.summary, "Merged the public main");
-    assertStringIncludes(job.summary, "## Overlay validation");
-    assert(existsSync(join(ws, "docs/NEWS.md")), "the public change is merged into sync/public");
-    assertEquals((await exec("git", ["branch", "--show-current"], { cwd: ws })).stdout.trim(), "sync/public");
-    // Without the variable (the public repository itself) the job does not run.
-    const none = await runWorkflow({
-      workflow: join(ws, ".github/workflows/sync-private.yml"),
-      workspace: ws,
-      tempDir: join(dir, "run2"),
-      event: { name: "workflow_dispatch", payload: {} },
-    });
-    assertEquals(none.jobs[0].result, "skipped");
-  });
+  } finally {
+    await gh.close();
+  }
 });

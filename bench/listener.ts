@@ -10,23 +10,16 @@
 // Env: BENCH_ORDERS (5000), BENCH_CONNECTIONS (20), BENCH_ROUNDS (3).
 import { join } from "node:path";
 import { exec } from "../scripts/common/exec.ts";
-import { makeRoot, TEST_HMAC_ENV, TEST_KEY } from "../scripts/mail/testing.ts";
+import { freePort } from "../scripts/common/net.ts";
+import { makeRoot, spawnListen } from "../scripts/mail/testing.ts";
 
 const ORDERS = Number(Deno.env.get("BENCH_ORDERS") ?? 5000);
 const CONNS = Number(Deno.env.get("BENCH_CONNECTIONS") ?? 20);
 const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? 3);
-const WOD = new URL("../scripts/wod.ts", import.meta.url).pathname;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 async function need(cmd: string): Promise<void> {
@@ -137,51 +130,14 @@ smtputf8_enable = no
 async function startListener(
   root: string,
 ): Promise<{ port: number; healthPort: number; stop: () => Promise<void> }> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      WOD,
-      "listen",
-      "--env",
-      "t",
-      "--listen",
-      "127.0.0.1:0",
-      "--health",
-      "127.0.0.1:0",
-      "--spool",
-      join(root, "spool"),
-      "--record-to",
-      join(root, "sink"),
-    ],
-    env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY },
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const ready = Promise.withResolvers<{ port: number; healthPort: number }>();
-  (async () => {
-    let buf = "";
-    const dec = new TextDecoder();
-    for await (const chunk of proc.stdout) {
-      buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (line.includes('"event":"listening"')) {
-          const j = JSON.parse(line);
-          ready.resolve({
-            port: Number(String(j.smtp).split(":").pop()),
-            healthPort: Number(String(j.health).split(":").pop()),
-          });
-        }
-      }
-    }
-    ready.reject(new Error("wod listen exited before listening"));
-  })().catch(() => {});
-  const a = await ready.promise;
+  const { proc, port, healthPort } = await spawnListen(
+    root,
+    ["--health", "127.0.0.1:0", "--spool", join(root, "spool"), "--record-to", join(root, "sink")],
+    { stderr: "inherit" },
+  );
   return {
-    ...a,
+    port,
+    healthPort: healthPort!,
     stop: async () => {
       proc.kill("SIGTERM");
       await proc.status;

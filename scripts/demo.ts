@@ -1,7 +1,7 @@
 // `deno task demo [--down]`: the whole flow on this machine with local defaults (scripts/demo/flow.ts).
 import { join } from "node:path";
 import { parseArgs } from "./common/args.ts";
-import { printError, UsageError } from "./common/errors.ts";
+import { printError, runMain, UsageError } from "./common/errors.ts";
 import { demoDown, demoUp, readDemoState, REPO } from "./demo/flow.ts";
 
 export const help = `Usage: deno task demo [--down] [--seat N]
@@ -71,11 +71,4 @@ The seat is ready (${((performance.now() - t0) / 1000).toFixed(1)} s in all).
   }
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (err) {
-    printError(err);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain(main);

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { WodError } from "../common/errors.ts";
 import { exec } from "../common/exec.ts";
+import { freePort } from "../common/net.ts";
 import { failureReason, runPlaybook } from "./ansible.ts";
 
 export const SANDBOX_DIR = Deno.env.get("WOD_SANDBOX_DIR") ?? "/var/lib/wod/sandbox";
@@ -152,13 +153,6 @@ async function ensureImage(log: Log): Promise<void> {
   await Deno.remove(IMAGE, { recursive: true }).catch(() => {});
   await Deno.rename(tmp, IMAGE);
   await Deno.writeTextFile(IMAGE_DONE, new Date().toISOString() + "\n");
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 async function isMounted(path: string): Promise<boolean> {

@@ -283,30 +283,34 @@ Deno.test({
 
       await t.step("wod seats CLI: passwords only in the 0600 credentials file", async () => {
         const cred = join(root, "cred.json");
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            join(REPO, "scripts/wod.ts"),
-            "seats",
-            "create",
-            "--env",
-            "local",
-            "--workshop",
-            "WKSHP-Shell101",
-            "--seats",
-            "3-4",
-            "--credentials",
-            cred,
-          ],
-          cwd: root,
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const stdout = new TextDecoder().decode(out.stdout);
-        const stderr = new TextDecoder().decode(out.stderr);
-        captured.push(stdout, stderr);
-        assertEquals(out.code, 0, stderr);
+        /** `wod seats ACTION --env local --workshop WKSHP-Shell101 --seats 3-4 ...extra` in `root`, output captured. */
+        const seatsCli = async (action: string, ...extra: string[]) => {
+          const out = await new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              join(REPO, "scripts/wod.ts"),
+              "seats",
+              action,
+              "--env",
+              "local",
+              "--workshop",
+              "WKSHP-Shell101",
+              "--seats",
+              "3-4",
+              ...extra,
+            ],
+            cwd: root,
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const stdout = new TextDecoder().decode(out.stdout);
+          const stderr = new TextDecoder().decode(out.stderr);
+          captured.push(stdout, stderr);
+          return { code: out.code, stdout, stderr };
+        };
+        const { code, stdout, stderr } = await seatsCli("create", "--credentials", cred);
+        assertEquals(code, 0, stderr);
         assertEquals((await Deno.stat(cred)).mode! & 0o777, 0o600);
         const rows = JSON.parse(await Deno.readTextFile(cred)) as {
           seat: number;
@@ -318,25 +322,7 @@ Deno.test({
         assertEquals(stdout.trim().split("\n").map((l) => JSON.parse(l).ok), [true, true]);
         const s3 = new HubSession(info.hub_url, "student3");
         assert(await s3.login(rows[0].password), "the password from the credentials file does not log in");
-        const purge = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            join(REPO, "scripts/wod.ts"),
-            "seats",
-            "purge",
-            "--env",
-            "local",
-            "--workshop",
-            "WKSHP-Shell101",
-            "--seats",
-            "3-4",
-          ],
-          cwd: root,
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        captured.push(new TextDecoder().decode(purge.stdout), new TextDecoder().decode(purge.stderr));
+        const purge = await seatsCli("purge");
         assertEquals(purge.code, 0);
       });
 

@@ -3,7 +3,7 @@ import { parseArgs, repoRoot } from "../common/args.ts";
 import { UsageError, WodError } from "../common/errors.ts";
 import { loadConfig } from "../config/load.ts";
 import { buildCatalog } from "../config/catalog.ts";
-import { formatDiagnostics } from "../config/report.ts";
+import { throwOnConfigErrors } from "../config/report.ts";
 
 export const help = `
 Usage: deno task wod catalog [--env ENV] [--private DIR]
@@ -26,14 +26,7 @@ export async function run(args: string[]): Promise<number> {
   const env = values.env as string;
   if (!env) throw new UsageError(`Empty --env for "wod catalog"`);
   const cfg = await loadConfig(repoRoot(), { privateDir: values.private as string | undefined });
-  const errors = cfg.diagnostics.filter((d) => d.severity === "error");
-  if (errors.length) {
-    throw new WodError(
-      `The config has ${errors.length} error(s); run \`deno task wod validate\`:\n${
-        formatDiagnostics(errors, "text")
-      }`,
-    );
-  }
+  throwOnConfigErrors(cfg.diagnostics);
   try {
     console.log(JSON.stringify(buildCatalog(cfg, env)));
   } catch (err) {

@@ -2,10 +2,10 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs, repoRoot } from "../common/args.ts";
-import { UsageError, WodError } from "../common/errors.ts";
+import { UsageError } from "../common/errors.ts";
 import { loadConfig } from "../config/load.ts";
 import { leakCheck } from "../config/leak.ts";
-import { formatDiagnostics, type OutputFormat } from "../config/report.ts";
+import { formatDiagnostics, type OutputFormat, throwOnConfigErrors } from "../config/report.ts";
 
 export const help = `
 Usage: deno task wod leak-check [--private DIR] [--format text|github|json]
@@ -42,13 +42,7 @@ export async function run(args: string[]): Promise<number> {
     throw new UsageError(`Invalid --format "${format}": expected text, github or json`);
   }
   const cfg = await loadConfig(root, { privateDir: priv });
-  const errors = cfg.diagnostics.filter((d) => d.severity === "error");
-  if (errors.length) {
-    throw new WodError(
-      `The config has ${errors.length} error(s); run \`deno task wod validate --private ${priv}\`:\n` +
-        formatDiagnostics(errors, "text"),
-    );
-  }
+  throwOnConfigErrors(cfg.diagnostics, `deno task wod validate --private ${priv}`);
   const leaks = await leakCheck(cfg);
   const out = formatDiagnostics(leaks, format as OutputFormat);
   if (out) console.log(out);

@@ -6,8 +6,8 @@ import { loadConfig } from "../config/load.ts";
 import type { Order } from "../config/types.gen.ts";
 import { checkOrder, contentParts, orderId } from "../orders/check.ts";
 import { openStore } from "../state/store.ts";
-import { seal } from "../state/seal.ts";
 import { githubClient } from "../git/github_store.ts";
+import { dispatchInputs } from "../mail/dispatch.ts";
 
 export const help =
   `Usage: deno task wod order <create|cleanup|reset|purge> --env ENV --workshop ID --seat N [options]
@@ -167,24 +167,11 @@ async function dispatch(
   const [owner, name] = repo.split("/");
   const workflow = values.workflow ?? Deno.env.get("WOD_ORDER_WORKFLOW") ?? "order.yml";
   const ref = values.ref ?? Deno.env.get("GITHUB_REF_NAME") ?? "main";
-  const inputs: Record<string, string> = {
-    id: order.id,
-    action: order.action,
-    env: order.env,
-    backend: order.backend,
-    workshop: order.workshop,
-    seat: order.seats[0] === order.seats[1] ? String(order.seats[0]) : `${order.seats[0]}-${order.seats[1]}`,
-  };
-  if (order.customer !== undefined) inputs.customer = order.customer;
-  if (order.mode) inputs.mode = order.mode;
-  if (order.email) {
-    // Workflow inputs are visible in the GitHub UI: never send the email in plain text.
-    if (recipients.length === 0) {
-      console.error(
-        `warning: the email is not dispatched (environment "${order.env}" has no seal.recipients)`,
-      );
-    } else inputs.email_sealed = await seal(order.email, recipients);
+  // Workflow inputs are visible in the GitHub UI: the email goes only sealed, or not at all.
+  if (order.email && recipients.length === 0) {
+    console.error(`warning: the email is not dispatched (environment "${order.env}" has no seal.recipients)`);
   }
+  const inputs = await dispatchInputs(order, recipients);
   const gh = githubClient({ baseUrl, token, log: (l) => console.error(l) });
   try {
     await gh.rest.actions.createWorkflowDispatch({ owner, repo: name, workflow_id: workflow, ref, inputs });

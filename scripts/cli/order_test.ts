@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../common/assert.ts";
 import { exec } from "../common/exec.ts";
-import { stateFixture, wod } from "../testing/state_fixture.ts";
+import { orderArgs, stateFixture, wod } from "../testing/state_fixture.ts";
 import { startGithubServer } from "../testing/github_server.ts";
 import { readRecordedSeats } from "../state/read.ts";
 
@@ -13,20 +13,7 @@ Deno.test("wod order: ten concurrent writers against one remote lose no order an
   const fx = await stateFixture();
   try {
     const run = (i: number) =>
-      wod(fx.root, [
-        "order",
-        "create",
-        "--env",
-        fx.env,
-        "--workshop",
-        "WKSHP-Shell101",
-        "--seat",
-        String(40 + i),
-        "--customer",
-        `cust${i}`,
-        "--id",
-        `conc-${i}`,
-      ]);
+      wod(fx.root, orderArgs(fx, "create", 40 + i, "--customer", `cust${i}`, "--id", `conc-${i}`));
     const first = await Promise.all(Array.from({ length: 10 }, (_, i) => run(i)));
     for (const r of first) assertEquals(r.code, 0, r.stderr);
     assertEquals(await commits(fx.remote), 10);
@@ -64,46 +51,15 @@ Deno.test("wod order: ten concurrent writers against one remote lose no order an
 Deno.test("wod order refuses a CREATE on a seat held by another customer, with the reason", async () => {
   const fx = await stateFixture();
   try {
-    const a = await wod(fx.root, [
-      "order",
-      "create",
-      "--env",
-      fx.env,
-      "--workshop",
-      "WKSHP-Shell101",
-      "--seat",
-      "55",
-      "--customer",
-      "alice",
-    ]);
+    const a = await wod(fx.root, orderArgs(fx, "create", 55, "--customer", "alice"));
     assertEquals(a.code, 0, a.stderr);
-    const b = await wod(fx.root, [
-      "order",
-      "create",
-      "--env",
-      fx.env,
-      "--workshop",
-      "WKSHP-Shell101",
-      "--seat",
-      "55",
-      "--customer",
-      "bob",
-    ]);
+    const b = await wod(fx.root, orderArgs(fx, "create", 55, "--customer", "bob"));
     assertEquals(b.code, 1);
     assertMatch(
       b.stderr,
       /CREATE on seat jup1\/55 for customer bob refused: the seat is held by customer alice/,
     );
-    const c = await wod(fx.root, [
-      "order",
-      "create",
-      "--env",
-      fx.env,
-      "--workshop",
-      "WKSHP-Shell101",
-      "--seat",
-      "61",
-    ]);
+    const c = await wod(fx.root, orderArgs(fx, "create", 61));
     assertEquals(c.code, 1);
     assertMatch(c.stderr, /seat 61|Seat 61/);
     const st = await wod(fx.root, ["state", "--env", fx.env, "--json"]);
@@ -124,19 +80,7 @@ Deno.test("wod order --dispatch calls workflow_dispatch (local server checked ag
   try {
     const r = await wod(
       fx.root,
-      [
-        "order",
-        "reset",
-        "--env",
-        fx.env,
-        "--workshop",
-        "WKSHP-Shell101",
-        "--seat",
-        "40-45",
-        "--dispatch",
-        "--id",
-        "d-1",
-      ],
+      orderArgs(fx, "reset", "40-45", "--dispatch", "--id", "d-1"),
       { GITHUB_API_URL: gh.url, GITHUB_REPOSITORY: "wod/ops", GITHUB_TOKEN: "tok", GITHUB_REF_NAME: "main" },
     );
     assertEquals(r.code, 0, r.stderr);

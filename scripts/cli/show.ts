@@ -1,10 +1,10 @@
 // wod show: the effective config (public + private overlay), optionally with the source of every value.
 import { stringify } from "yaml";
 import { parseArgs, repoRoot } from "../common/args.ts";
-import { UsageError, WodError } from "../common/errors.ts";
+import { UsageError } from "../common/errors.ts";
 import { loadConfig } from "../config/load.ts";
 import { effectiveValues } from "../config/effective.ts";
-import { formatDiagnostics } from "../config/report.ts";
+import { throwOnConfigErrors } from "../config/report.ts";
 
 export const help = `
 Usage: deno task wod show [--effective] [--private DIR] [--env ENV] [--workshop ID] [--json]
@@ -30,14 +30,7 @@ export async function run(args: string[]): Promise<number> {
     json: { type: "boolean", default: false },
   });
   const cfg = await loadConfig(repoRoot(), { privateDir: values.private as string | undefined });
-  const errors = cfg.diagnostics.filter((d) => d.severity === "error");
-  if (errors.length) {
-    throw new WodError(
-      `The config has ${errors.length} error(s); run \`deno task wod validate\`:\n${
-        formatDiagnostics(errors, "text")
-      }`,
-    );
-  }
+  throwOnConfigErrors(cfg.diagnostics);
   const env = values.env as string | undefined;
   const workshop = values.workshop as string | undefined;
   if (env && !cfg.environments.has(env)) {

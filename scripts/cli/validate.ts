@@ -34,7 +34,9 @@ export async function run(args: string[]): Promise<number> {
   if (format === "text") {
     console.error(
       (errors
-        ? `${errors} error(s) in ${cfg.workshops.size} workshop(s) and ${cfg.environments.size} environment(s)`
+        ? `${errors} error(s); ${cfg.workshops.size} workshop(s) and ${cfg.environments.size} environment(s) loaded${
+          cfg.brokenWorkshops?.size ? `, ${cfg.brokenWorkshops.size} workshop(s) not loadable` : ""
+        }`
         : `OK: ${cfg.workshops.size} workshop(s), ${cfg.environments.size} environment(s)`) +
         (warnings ? `, ${warnings} warning(s)` : ""),
     );

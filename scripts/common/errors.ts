@@ -37,3 +37,13 @@ export function formatError(err: unknown): string {
 export function printError(err: unknown): void {
   console.error(formatError(err));
 }
+
+/** A script's entry point: exits with `main(Deno.args)`, or prints the error and exits 1. */
+export async function runMain(main: (args: string[]) => Promise<number>): Promise<never> {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (err) {
+    printError(err);
+    Deno.exit(1);
+  }
+}

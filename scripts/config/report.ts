@@ -1,5 +1,6 @@
 // Diagnostic output formats shared by validate, import and the workflows.
 import type { Diagnostic } from "./yaml.ts";
+import { WodError } from "../common/errors.ts";
 
 export type OutputFormat = "text" | "github" | "json";
 
@@ -44,5 +45,15 @@ export function formatDiagnostics(diags: Diagnostic[], format: OutputFormat): st
       ).join("\n");
     default:
       return sorted.map((d) => formatDiagnostic(d)).join("\n");
+  }
+}
+
+/** Throws a WodError listing the error diagnostics, if any; `validate`: the command that shows them. */
+export function throwOnConfigErrors(diags: Diagnostic[], validate = "deno task wod validate"): void {
+  const errors = diags.filter((d) => d.severity === "error");
+  if (errors.length) {
+    throw new WodError(
+      `The config has ${errors.length} error(s); run \`${validate}\`:\n${formatDiagnostics(errors, "text")}`,
+    );
   }
 }

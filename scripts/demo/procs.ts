@@ -2,6 +2,8 @@
 // log file) so they outlive `deno task demo`, recorded by PID and start time, stopped by that PID only.
 import { WodError } from "../common/errors.ts";
 
+export { freePort } from "../common/net.ts";
+
 export interface ProcRecord {
   name: string;
   pid: number;
@@ -73,28 +75,6 @@ export async function stopProcess(p: ProcRecord, graceMs = 5_000): Promise<"stop
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** A free TCP port on 127.0.0.1 (and, with `pair`, the next one free too). */
-export function freePort(pair = false): number {
-  for (let i = 0; i < 50; i++) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    if (!pair || port >= 65535) {
-      l.close();
-      if (!pair) return port;
-      continue;
-    }
-    try {
-      const l2 = Deno.listen({ hostname: "127.0.0.1", port: port + 1 });
-      l2.close();
-      l.close();
-      return port;
-    } catch {
-      l.close();
-    }
-  }
-  throw new WodError("Cannot find a free pair of TCP ports on 127.0.0.1");
 }
 
 /** Last lines of a log file (for error messages). */

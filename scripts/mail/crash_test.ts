@@ -3,75 +3,11 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "../common/assert.ts";
 import { openStore } from "../state/store.ts";
-import { makeRoot, recordedIds, SmtpClient, TEST_HMAC_ENV, TEST_KEY, waitFor } from "./testing.ts";
-
-const WOD = new URL("../wod.ts", import.meta.url).pathname;
-
-interface Child {
-  proc: Deno.ChildProcess;
-  port: number;
-  lines: string[];
-}
+import { type ListenProcess, makeRoot, recordedIds, SmtpClient, spawnListen, waitFor } from "./testing.ts";
 
 /** `wod listen` as a child process; `sink` a DirSink directory, or undefined for the git state store. */
-async function startCli(root: string, spool: string, sink?: string): Promise<Child> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      WOD,
-      "listen",
-      "--env",
-      "t",
-      "--listen",
-      "127.0.0.1:0",
-      "--health",
-      "none",
-      "--spool",
-      spool,
-      ...(sink ? ["--record-to", sink] : []),
-    ],
-    env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const lines: string[] = [];
-  const ready = Promise.withResolvers<number>();
-  (async () => {
-    let buf = "";
-    const dec = new TextDecoder();
-    for await (const chunk of proc.stdout) {
-      buf += dec.decode(chunk, { stream: true });
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        lines.push(line);
-        try {
-          const j = JSON.parse(line);
-          if (j.event === "listening") ready.resolve(Number(String(j.smtp).split(":").pop()));
-        } catch {
-          // not JSON: reported by the assertion below
-        }
-      }
-    }
-    ready.reject(new Error(`wod listen exited before listening: ${lines.join("\n")}`));
-  })().catch(() => {});
-  const timer = setTimeout(() => ready.reject(new Error("wod listen did not start within 60 s")), 60_000);
-  try {
-    const port = await ready.promise;
-    return { proc, port, lines };
-  } catch (e) {
-    try {
-      proc.kill("SIGKILL");
-    } catch { /* already gone */ }
-    const err = new TextDecoder().decode(
-      (await proc.output().catch(() => ({ stderr: new Uint8Array() }))).stderr,
-    );
-    throw new Error(`${(e as Error).message}\n${err}`);
-  } finally {
-    clearTimeout(timer);
-  }
+function startCli(root: string, spool: string, sink?: string): Promise<ListenProcess> {
+  return spawnListen(root, ["--health", "none", "--spool", spool, ...(sink ? ["--record-to", sink] : [])]);
 }
 
 /** One connection sending orders back to back until `stop()`; collects the acknowledged ids. */
@@ -104,23 +40,45 @@ async function sender(port: number, conn: number, acked: string[], stop: () => b
   }
 }
 
+/**
+ * Senders on `conns` connections until `min` orders are acknowledged, then SIGKILL to `child`: the ids
+ * acknowledged by the time every sender stopped, and the child's exit status.
+ */
+async function killDuringBurst(
+  child: ListenProcess,
+  conns: number,
+  min: number,
+): Promise<{ acked: string[]; status: Deno.CommandStatus }> {
+  const acked: string[] = [];
+  let killed = false;
+  const senders = Array.from({ length: conns }, (_, k) => sender(child.port, k, acked, () => killed));
+  await waitFor(() => acked.length >= min, 60_000, `${min} acknowledged orders`);
+  child.proc.kill("SIGKILL");
+  killed = true;
+  const status = await child.proc.status;
+  await Promise.all(senders);
+  return { acked: [...acked], status };
+}
+
+/** Clean-up after a failure: kills a child still running and waits for it. */
+async function killLeftover(child: ListenProcess | undefined): Promise<void> {
+  if (!child) return;
+  try {
+    child.proc.kill("SIGKILL");
+  } catch { /* gone */ }
+  await child.proc.status;
+  await child.proc.stderr.cancel().catch(() => {});
+}
+
 Deno.test("kill -9 during a burst: after a restart every acknowledged order is recorded exactly once", async () => {
   const root = await makeRoot();
   const spool = join(root, "spool");
   const sink = join(root, "sink");
-  let child: Child | undefined;
+  let child: ListenProcess | undefined;
   try {
     child = await startCli(root, spool, sink);
-    const acked: string[] = [];
-    let killed = false;
-    const senders = Array.from({ length: 8 }, (_, k) => sender(child!.port, k, acked, () => killed));
-    await waitFor(() => acked.length >= 300, 60_000, "300 acknowledged orders");
-    child.proc.kill("SIGKILL");
-    killed = true;
-    const st = await child.proc.status;
-    assertEquals(st.signal, "SIGKILL");
-    await Promise.all(senders);
-    const ackedAtKill = [...acked];
+    const { acked: ackedAtKill, status } = await killDuringBurst(child, 8, 300);
+    assertEquals(status.signal, "SIGKILL");
     child = await startCli(root, spool, sink);
     const recorded = await waitFor(
       async () => {
@@ -157,13 +115,7 @@ Deno.test("kill -9 during a burst: after a restart every acknowledged order is r
     assert(child.lines.every((l) => !l.includes("example.com")), "no email address in the logs");
     child = undefined;
   } finally {
-    if (child) {
-      try {
-        child.proc.kill("SIGKILL");
-      } catch { /* gone */ }
-      await child.proc.status;
-      await child.proc.stderr.cancel().catch(() => {});
-    }
+    await killLeftover(child);
     await Deno.remove(root, { recursive: true });
   }
 });
@@ -171,18 +123,10 @@ Deno.test("kill -9 during a burst: after a restart every acknowledged order is r
 Deno.test("kill -9 during a burst with the git state store: every acknowledged order is in the store after a restart", async () => {
   const root = await makeRoot();
   const spool = join(root, "spool");
-  let child: Child | undefined;
+  let child: ListenProcess | undefined;
   try {
     child = await startCli(root, spool);
-    const acked: string[] = [];
-    let killed = false;
-    const senders = Array.from({ length: 4 }, (_, k) => sender(child!.port, k, acked, () => killed));
-    await waitFor(() => acked.length >= 60, 60_000, "60 acknowledged orders");
-    child.proc.kill("SIGKILL");
-    killed = true;
-    await child.proc.status;
-    await Promise.all(senders);
-    const ackedAtKill = [...acked];
+    const { acked: ackedAtKill } = await killDuringBurst(child, 4, 60);
     child = await startCli(root, spool);
     const stored = await waitFor(
       async () => {
@@ -204,13 +148,7 @@ Deno.test("kill -9 during a burst with the git state store: every acknowledged o
     await child.proc.stderr.cancel();
     child = undefined;
   } finally {
-    if (child) {
-      try {
-        child.proc.kill("SIGKILL");
-      } catch { /* gone */ }
-      await child.proc.status;
-      await child.proc.stderr.cancel().catch(() => {});
-    }
+    await killLeftover(child);
     await Deno.remove(root, { recursive: true });
   }
 });

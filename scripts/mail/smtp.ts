@@ -128,6 +128,18 @@ class Connection {
     this.out.push(lines.join("\r\n") + "\r\n");
   }
 
+  /** Logs a "refused" event ({stage, code, reason, ...fields}) and replies `code text`. */
+  refuse(
+    stage: string,
+    code: number,
+    text: string,
+    reason: string,
+    fields: Record<string, unknown> = {},
+  ): void {
+    this.h.onEvent?.("refused", this.session, { stage, code, reason, ...fields });
+    this.reply(code, text);
+  }
+
   flush(): void {
     if (!this.out.length) return;
     const data = this.out.join("");
@@ -145,8 +157,7 @@ class Connection {
     }, this.limits.maxSessionMs);
     const refuse = this.h.onConnect?.(this.session);
     if (refuse) {
-      this.h.onEvent?.("refused", this.session, { stage: "connect", code: refuse.code, reason: refuse.text });
-      this.reply(refuse.code, refuse.text);
+      this.refuse("connect", refuse.code, refuse.text, refuse.text);
       this.close();
       return;
     }
@@ -312,8 +323,13 @@ class Connection {
     if (this.oversize) {
       const size = this.dataSize;
       this.resetTransaction();
-      this.h.onEvent?.("refused", s, { stage: "data", code: 552, reason: "message too big", size });
-      this.reply(552, `5.3.4 Message too big: ${size} bytes, the limit is ${this.limits.maxMessageBytes}`);
+      this.refuse(
+        "data",
+        552,
+        `5.3.4 Message too big: ${size} bytes, the limit is ${this.limits.maxMessageBytes}`,
+        "message too big",
+        { size },
+      );
       return;
     }
     const msg = Buffer.concat(this.dataParts);
@@ -437,25 +453,18 @@ class Connection {
         const p = parsePath(arg, "FROM");
         if (!p) return this.error(501, "5.5.4 Syntax: MAIL FROM:<address>");
         if (this.server.requireAuth && !s.user) {
-          this.h.onEvent?.("refused", s, { stage: "mail", code: 530, reason: "authentication required" });
-          this.reply(530, "5.7.0 Authentication required");
+          this.refuse("mail", 530, "5.7.0 Authentication required", "authentication required");
           return;
         }
         const size = /(?:^|\s)SIZE=(\d+)/i.exec(p.params);
         if (size && Number(size[1]) > this.limits.maxMessageBytes) {
-          this.h.onEvent?.("refused", s, { stage: "mail", code: 552, reason: "declared size too big" });
-          this.reply(552, `5.3.4 Message too big: the limit is ${this.limits.maxMessageBytes} bytes`);
+          const text = `5.3.4 Message too big: the limit is ${this.limits.maxMessageBytes} bytes`;
+          this.refuse("mail", 552, text, "declared size too big");
           return;
         }
         const r = this.h.onMail?.(s, p.address, p.params);
         if (r && r.code >= 400) {
-          this.h.onEvent?.("refused", s, {
-            stage: "mail",
-            code: r.code,
-            reason: r.text,
-            from: clean(p.address),
-          });
-          this.reply(r.code, r.text);
+          this.refuse("mail", r.code, r.text, r.text, { from: clean(p.address) });
           return;
         }
         s.from = p.address;
@@ -467,19 +476,13 @@ class Connection {
         const p = parsePath(arg, "TO");
         if (!p || !p.address) return this.error(501, "5.5.4 Syntax: RCPT TO:<address>");
         if (s.rcpts.length >= this.limits.maxRecipients) {
-          this.h.onEvent?.("refused", s, { stage: "rcpt", code: 452, reason: "too many recipients" });
-          this.reply(452, `4.5.3 Too many recipients: at most ${this.limits.maxRecipients} per order`);
+          const text = `4.5.3 Too many recipients: at most ${this.limits.maxRecipients} per order`;
+          this.refuse("rcpt", 452, text, "too many recipients");
           return;
         }
         const r = this.h.onRcpt?.(s, p.address);
         if (r && r.code >= 400) {
-          this.h.onEvent?.("refused", s, {
-            stage: "rcpt",
-            code: r.code,
-            reason: r.text,
-            to: clean(p.address),
-          });
-          this.reply(r.code, r.text);
+          this.refuse("rcpt", r.code, r.text, r.text, { to: clean(p.address) });
           return;
         }
         s.rcpts.push(p.address);

@@ -302,3 +302,74 @@ export async function selfSigned(): Promise<{ cert: string; key: string }> {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+const WOD = new URL("../wod.ts", import.meta.url).pathname;
+
+export interface ListenProcess {
+  proc: Deno.ChildProcess;
+  /** Its stdout lines (the JSON log events) so far. */
+  lines: string[];
+  port: number;
+  /** The health endpoint's port (undefined with `--health none`). */
+  healthPort?: number;
+}
+
+/**
+ * `wod listen --env t --listen 127.0.0.1:0 ...flags` on `root` (with the test HMAC key) as a child
+ * process; resolves once it logs "listening". On failure the child is killed and the error says why.
+ */
+export async function spawnListen(
+  root: string,
+  flags: string[],
+  opts: { stderr?: "piped" | "inherit"; timeoutMs?: number } = {},
+): Promise<ListenProcess> {
+  const stderr = opts.stderr ?? "piped";
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", WOD, "listen", "--env", "t", "--listen", "127.0.0.1:0", ...flags],
+    env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY },
+    stdout: "piped",
+    stderr,
+  }).spawn();
+  const lines: string[] = [];
+  const ready = Promise.withResolvers<{ port: number; healthPort?: number }>();
+  const portOf = (addr: unknown) => Number(String(addr).split(":").pop());
+  (async () => {
+    let buf = "";
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stdout) {
+      buf += dec.decode(chunk, { stream: true });
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        lines.push(line);
+        try {
+          const j = JSON.parse(line);
+          if (j.event === "listening") {
+            ready.resolve({ port: portOf(j.smtp), healthPort: j.health ? portOf(j.health) : undefined });
+          }
+        } catch {
+          // not JSON: the caller's assertions on `lines` report it
+        }
+      }
+    }
+    ready.reject(new Error(`wod listen exited before listening: ${lines.join("\n")}`));
+  })().catch(() => {});
+  const timer = setTimeout(
+    () => ready.reject(new Error(`wod listen did not start within ${timeoutMs / 1000} s`)),
+    timeoutMs,
+  );
+  try {
+    return { proc, lines, ...await ready.promise };
+  } catch (e) {
+    try {
+      proc.kill("SIGKILL");
+    } catch { /* already gone */ }
+    const err = stderr === "piped" ? await new Response(proc.stderr).text().catch(() => "") : "";
+    await proc.status;
+    throw new Error(`${(e as Error).message}\n${err}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}

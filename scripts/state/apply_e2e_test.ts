@@ -5,7 +5,7 @@
 // end -> apply -> the login is refused and the seat is free. No password in git, logs or output.
 import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { exec } from "../common/exec.ts";
-import { stateFixture, wod } from "../testing/state_fixture.ts";
+import { orderArgs, stateFixture, wod } from "../testing/state_fixture.ts";
 import { startFrontendServer } from "../testing/frontend_server.ts";
 import { startSmtpSink } from "../testing/smtp_sink.ts";
 import { newIdentity } from "./seal.ts";
@@ -63,20 +63,9 @@ Deno.test({
       return r;
     };
     try {
-      const o = await cli([
-        "order",
-        "create",
-        "--env",
-        fx.env,
-        "--workshop",
-        "WKSHP-Shell101",
-        "--seat",
-        String(SEAT),
-        "--customer",
-        "901",
-        "--email",
-        "participant@example.org",
-      ]);
+      const o = await cli(
+        orderArgs(fx, "create", SEAT, "--customer", "901", "--email", "participant@example.org"),
+      );
       assertEquals(o.code, 0, o.stderr);
       const a1 = await cli(["apply", "--env", fx.env]);
       assertEquals(a1.code, 0, `apply failed:\n${a1.stdout}\n${a1.stderr}`);

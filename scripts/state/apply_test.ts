@@ -3,7 +3,7 @@
 // the end-to-end test, apply_e2e_test.ts): it lets this test make one seat fail on purpose.
 import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { exec } from "../common/exec.ts";
-import { stateFixture } from "../testing/state_fixture.ts";
+import { order, stateFixture } from "../testing/state_fixture.ts";
 import { startFrontendServer } from "../testing/frontend_server.ts";
 import { startSmtpSink } from "../testing/smtp_sink.ts";
 import { openStore } from "./store.ts";
@@ -11,21 +11,6 @@ import { apply, type RunSeatTasks } from "./apply.ts";
 import type { SeatTask } from "../backend/seats.ts";
 import { expire } from "./expire.ts";
 import { newIdentity } from "./seal.ts";
-import type { Order } from "../config/types.gen.ts";
-
-function order(id: string, action: Order["action"], seat: number, extra: Partial<Order> = {}): Order {
-  return {
-    id,
-    action,
-    env: "local",
-    backend: "jup1",
-    workshop: "WKSHP-Shell101",
-    seats: [seat, seat],
-    source: "cli",
-    received: new Date().toISOString(),
-    ...extra,
-  };
-}
 
 Deno.test("apply: one run per backend, failing seat isolated and retried, credentials delivered, nothing pending -> no commit", async () => {
   const fe = await startFrontendServer();

@@ -1,27 +1,13 @@
 // One contract, two stores: the git store on a local bare remote, and the GitHub store against the
 // local server that checks every request against GitHub's OpenAPI description (@octokit/openapi).
 import { assert, assertEquals, assertMatch } from "../common/assert.ts";
-import type { Order } from "../config/types.gen.ts";
 import { exec } from "../common/exec.ts";
 import { openStore, type StateStore } from "./store.ts";
 import { newIdentity, unseal } from "./seal.ts";
 import { startGithubServer } from "../testing/github_server.ts";
+import { order } from "../testing/state_fixture.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-
-function order(id: string, action: Order["action"], seat: number, extra: Partial<Order> = {}): Order {
-  return {
-    id,
-    action,
-    env: "local",
-    backend: "jup1",
-    workshop: "WKSHP-Shell101",
-    seats: [seat, seat],
-    source: "cli",
-    received: new Date().toISOString(),
-    ...extra,
-  };
-}
 
 interface Harness {
   name: string;

@@ -3,6 +3,7 @@
 // and PUT /customer/<id> with header x-access-token; GET /workshops. It keeps what it received in
 // memory so tests can check it (passwords stay in memory: never print `students`).
 import { createHmac, randomBytes } from "node:crypto";
+import { serveLoopback } from "./serve.ts";
 
 export interface FrontendCall {
   method: string;
@@ -43,16 +44,7 @@ export class FrontendServer {
   }
 
   async start(): Promise<this> {
-    const ready = Promise.withResolvers<void>();
-    this.server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      onListen: ({ port }) => {
-        this.url = `http://127.0.0.1:${port}`;
-        ready.resolve();
-      },
-    }, (req) => this.handle(req));
-    await ready.promise;
+    ({ server: this.server, url: this.url } = await serveLoopback((req) => this.handle(req)));
     return this;
   }
 

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { Ajv2020 } from "ajv/dist/2020";
 import type { ValidateFunction } from "ajv/dist/2020";
 import addFormatsImport from "ajv-formats";
+import { serveLoopback } from "./serve.ts";
 
 const addFormats = addFormatsImport as unknown as (ajv: InstanceType<typeof Ajv2020>) => void;
 
@@ -229,16 +230,7 @@ export class GithubServer {
 
   async start(): Promise<this> {
     await loadSpec();
-    const ready = Promise.withResolvers<void>();
-    this.server = Deno.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      onListen: ({ port }) => {
-        this.url = `http://127.0.0.1:${port}`;
-        ready.resolve();
-      },
-    }, (req) => this.handle(req));
-    await ready.promise;
+    ({ server: this.server, url: this.url } = await serveLoopback((req) => this.handle(req)));
     return this;
   }
 

@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { exec } from "../common/exec.ts";
-import type { Environment } from "../config/types.gen.ts";
+import type { Environment, Order } from "../config/types.gen.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
@@ -59,6 +59,31 @@ export async function stateFixture(opts: {
     "# yaml-language-server: $schema=../schemas/environment.schema.json\n" + stringify(value),
   );
   return { root, remote, env, cleanup: () => Deno.remove(root, { recursive: true }) };
+}
+
+/** An order from the CLI for seat `seat` of WKSHP-Shell101 on backend jup1 of environment "local". */
+export function order(id: string, action: Order["action"], seat: number, extra: Partial<Order> = {}): Order {
+  return {
+    id,
+    action,
+    env: "local",
+    backend: "jup1",
+    workshop: "WKSHP-Shell101",
+    seats: [seat, seat],
+    source: "cli",
+    received: new Date().toISOString(),
+    ...extra,
+  };
+}
+
+/** The argv of `wod order ACTION --env ENV --workshop WKSHP-Shell101 --seat SEAT ...extra` for `fx`. */
+export function orderArgs(
+  fx: StateFixture,
+  action: string,
+  seat: number | string,
+  ...extra: string[]
+): string[] {
+  return ["order", action, "--env", fx.env, "--workshop", "WKSHP-Shell101", "--seat", String(seat), ...extra];
 }
 
 /** Runs the CLI (`deno run -A scripts/wod.ts ...`) on `root`. */

@@ -4,7 +4,7 @@
 // Reads GITHUB_TOKEN, GITHUB_REPOSITORY (owner/name) and GITHUB_API_URL from the environment.
 import { Octokit } from "@octokit/rest";
 import { parseArgs, requireOption } from "../common/args.ts";
-import { printError, UsageError, WodError } from "../common/errors.ts";
+import { runMain, UsageError, WodError } from "../common/errors.ts";
 
 /** GitHub's limit on an issue comment / pull request body is 65536 characters. */
 export const MAX_BODY = 65_000;
@@ -124,11 +124,4 @@ export async function main(args: string[]): Promise<number> {
   throw new UsageError(`Unknown subcommand "${cmd ?? ""}": expected comment or pull`);
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (err) {
-    printError(err);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runMain(main);

@@ -149,6 +149,11 @@ function cross(matrix: Record<string, Value[]>): Record<string, Value>[] {
   return combos;
 }
 
+/** The ids of the jobs `job` needs (`needs:` as a string or a list). */
+function jobNeeds(job: Obj): string[] {
+  return typeof job.needs === "string" ? [job.needs] : Array.isArray(job.needs) ? job.needs.map(String) : [];
+}
+
 function topoOrder(jobs: Obj): string[] {
   const order: string[] = [];
   const seen = new Set<string>();
@@ -157,8 +162,7 @@ function topoOrder(jobs: Obj): string[] {
     if (stack.includes(id)) throw new WodError(`Job dependency cycle: ${[...stack, id].join(" -> ")}`);
     const job = jobs[id];
     if (!isObj(job)) throw new WodError(`Job "${id}" is needed by "${stack.at(-1)}" but does not exist`);
-    const needs = typeof job.needs === "string" ? [job.needs] : Array.isArray(job.needs) ? job.needs : [];
-    for (const n of needs) visit(String(n), [...stack, id]);
+    for (const n of jobNeeds(job)) visit(n, [...stack, id]);
     seen.add(id);
     order.push(id);
   };
@@ -287,17 +291,16 @@ export async function runWorkflow(opts: RunnerOptions): Promise<RunResult> {
 
   const jobs = wf.jobs as Obj;
   const needsCtx: Record<string, { result: string; outputs: Record<string, string> }> = {};
+  /** The `needs` expression context: each needed job's result and outputs ("skipped" when it did not run). */
+  const needsContext = (needs: string[]): Record<string, Value> =>
+    Object.fromEntries(
+      needs.map((n) => [n, (needsCtx[n] ?? { result: "skipped", outputs: {} }) as unknown as Value]),
+    );
   let jobSeq = 0;
   for (const jobId of topoOrder(jobs)) {
     const job = jobs[jobId] as Obj;
-    const needs = typeof job.needs === "string"
-      ? [job.needs]
-      : Array.isArray(job.needs)
-      ? job.needs.map(String)
-      : [];
-    const needsValue: Record<string, Value> = Object.fromEntries(
-      needs.map((n) => [n, (needsCtx[n] ?? { result: "skipped", outputs: {} }) as unknown as Value]),
-    );
+    const needs = jobNeeds(job);
+    const needsValue = needsContext(needs);
     const depsOk = needs.every((n) => needsCtx[n]?.result === "success");
     const depsFailed = needs.some((n) => needsCtx[n]?.result === "failure");
     const jobCtx = (matrix: Record<string, Value>, env: Record<string, Value>): ExprContext => ({
@@ -373,14 +376,8 @@ export async function runWorkflow(opts: RunnerOptions): Promise<RunResult> {
     const dir = join(opts.tempDir, `job-${seq}-${jobId}`);
     const runnerTemp = join(dir, "temp");
     await Deno.mkdir(runnerTemp, { recursive: true });
-    const needs = typeof job.needs === "string"
-      ? [job.needs]
-      : Array.isArray(job.needs)
-      ? job.needs.map(String)
-      : [];
-    const needsValue: Record<string, Value> = Object.fromEntries(
-      needs.map((n) => [n, (needsCtx[n] ?? { result: "skipped", outputs: {} }) as unknown as Value]),
-    );
+    const needs = jobNeeds(job);
+    const needsValue = needsContext(needs);
     const stepsCtx: Record<string, Value> = {};
     const envAdded: Record<string, string> = {};
     const pathAdded: string[] = [];

@@ -39,6 +39,22 @@ async function withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A temp git copy of the repo in `dir`/ws where WKSHP-Shell101 uses seats 60-69 in
+ * environments/local.yaml (this area's seats on the shared sandbox, notes/INTERFACES.md), committed.
+ */
+async function seats60to69Workspace(dir: string, message: string): Promise<{ ws: string; sha: string }> {
+  const ws = join(dir, "ws");
+  await cloneWorkingTree(ROOT, ws);
+  const envFile = join(ws, "environments/local.yaml");
+  const text = await Deno.readTextFile(envFile);
+  await Deno.writeTextFile(
+    envFile,
+    text.replace(/WKSHP-Shell101: \[\d+, \d+\]/, "WKSHP-Shell101: [60, 69]"),
+  );
+  return { ws, sha: await commitAll(ws, message) };
+}
+
 Deno.test("runner: step files, masking and the mask-secrets rule at run time", async () => {
   await withTemp(async (dir) => {
     const wf = join(dir, "wf.yml");
@@ -110,16 +126,7 @@ jobs:
 
 Deno.test("runner: order.yml records a RESET from a sample workflow_dispatch event", async () => {
   await withTemp(async (dir) => {
-    const ws = join(dir, "ws");
-    await cloneWorkingTree(ROOT, ws);
-    // Seats 60-69 are this area's seats on the shared sandbox (notes/INTERFACES.md).
-    const envFile = join(ws, "environments/local.yaml");
-    const text = await Deno.readTextFile(envFile);
-    await Deno.writeTextFile(
-      envFile,
-      text.replace(/WKSHP-Shell101: \[\d+, \d+\]/, "WKSHP-Shell101: [60, 69]"),
-    );
-    const sha = await commitAll(ws, "seats 60-69 for the workflow test");
+    const { ws, sha } = await seats60to69Workspace(dir, "seats 60-69 for the workflow test");
     // Apply runs once the CLI, the backend seat actions and the shared sandbox all exist.
     const sandbox = await import("../backend/sandbox.ts") as { ensureSandbox?: () => Promise<unknown> };
     const applyExists = existsSync(join(ws, "scripts/cli/apply.ts")) &&
@@ -358,15 +365,7 @@ Deno.test("runner: `wod order --dispatch` inputs are exactly what order.yml decl
   try {
     gh.createRepo("wod/wod", { workflows: ["order.yml"] });
     await withTemp(async (dir) => {
-      const ws = join(dir, "ws");
-      await cloneWorkingTree(ROOT, ws);
-      const envFile = join(ws, "environments/local.yaml");
-      const text = await Deno.readTextFile(envFile);
-      await Deno.writeTextFile(
-        envFile,
-        text.replace(/WKSHP-Shell101: \[\d+, \d+\]/, "WKSHP-Shell101: [60, 69]"),
-      );
-      const sha = await commitAll(ws, "seats 60-69");
+      const { ws, sha } = await seats60to69Workspace(dir, "seats 60-69");
       await exec("deno", [
         "run",
         "-A",

@@ -432,6 +432,23 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "overlay: a private folder with only hooks/ adds hooks to the public workshop of that id",
+    edits: [],
+    privateEdits: [{ write: "workshops/WKSHP-Alpha/hooks/create", text: "#!/bin/sh\nexit 0\n" }],
+    expect: [],
+  },
+  {
+    name: "overlay: a private folder for a public id without workshop.yaml may hold nothing but hooks/",
+    edits: [],
+    privateEdits: [
+      { write: "workshops/WKSHP-Alpha/hooks/create", text: "#!/bin/sh\nexit 0\n" },
+      { write: "workshops/WKSHP-Alpha/extra.ipynb", text: NB(`"x"`) },
+    ],
+    expect: [
+      `private:workshops/WKSHP-Alpha:1:1: Private folder "WKSHP-Alpha" has no workshop.yaml: for the public workshop of that id it may hold only hooks/ (found extra.ipynb)`,
+    ],
+  },
+  {
     name: "overlay: private schema error points into the private file",
     edits: [],
     privateEdits: [{ write: ENV, text: "backends:\n  - name: b2\n    ssh_port: 70000\n" }],

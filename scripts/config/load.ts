@@ -124,6 +124,12 @@ function merge(
   return over;
 }
 
+async function listEntries(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (!e.name.startsWith(".")) out.push(e.name);
+  return out.sort();
+}
+
 async function loadWorkshops(
   root: string,
   base: string,
@@ -131,6 +137,8 @@ async function loadWorkshops(
   privateDir: string | undefined,
   diags: Diagnostic[],
   broken: Set<string> = new Set(),
+  /** Private layer: public workshop ids whose private folder may hold only hooks/ (no workshop.yaml). */
+  hookOnlyIds: ReadonlySet<string> = new Set(),
 ): Promise<WorkshopEntry[]> {
   const out: WorkshopEntry[] = [];
   const dir = join(base, "workshops");
@@ -154,11 +162,17 @@ async function loadWorkshops(
     const file = display(root, abs, layer, privateDir);
     const text = texts.get(name);
     if (text === undefined) {
+      const entries = hookOnlyIds.has(name) ? await listEntries(join(dir, name)) : [];
+      if (entries.length > 0 && entries.every((e) => e === "hooks")) continue; // private hooks for a public workshop
       diags.push({
         file: display(root, join(dir, name), layer, privateDir),
         line: 1,
         col: 1,
-        message: `Workshop folder "${name}" has no ${WORKSHOP_FILE}`,
+        message: hookOnlyIds.has(name)
+          ? `Private folder "${name}" has no ${WORKSHOP_FILE}: for the public workshop of that id it may hold only hooks/ (found ${
+            entries.filter((e) => e !== "hooks").join(", ") || "nothing"
+          })`
+          : `Workshop folder "${name}" has no ${WORKSHOP_FILE}`,
         severity: "error",
       });
       broken.add(name);
@@ -216,7 +230,15 @@ export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<
       });
     }
     for (
-      const w of await loadWorkshops(root, privateDir, "private", privateDir, diagnostics, brokenWorkshops)
+      const w of await loadWorkshops(
+        root,
+        privateDir,
+        "private",
+        privateDir,
+        diagnostics,
+        brokenWorkshops,
+        new Set(workshops.keys()),
+      )
     ) {
       const pub = workshops.get(w.id);
       if (pub && !w.value.overrides) {

@@ -6,11 +6,12 @@ import { existsSync } from "node:fs";
 import { WodError } from "../common/errors.ts";
 import { exec } from "../common/exec.ts";
 import { findBackend, loadConfig, type WorkshopEntry } from "../config/load.ts";
-import type { EnvironmentBackend } from "../config/types.gen.ts";
+import type { EnvironmentBackend, Order } from "../config/types.gen.ts";
 import { ANSIBLE_DIR, failureReason, runPlaybook } from "./ansible.ts";
 import { sandboxStatus } from "./sandbox.ts";
 
-export type SeatAction = "CREATE" | "CLEANUP" | "RESET" | "PURGE";
+/** The order actions (schemas/order.schema.json), one source of truth. */
+export type SeatAction = Order["action"];
 export const SEAT_ACTIONS: SeatAction[] = ["CREATE", "CLEANUP", "RESET", "PURGE"];
 
 export interface SeatTask {

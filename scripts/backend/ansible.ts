@@ -1,5 +1,6 @@
 // The Ansible runner: inventory generated from typed hosts, extra-vars from a private file (0600,
-// deleted after the run), results parsed from Ansible's JSON callback. Host key checking stays on:
+// deleted after the run), results parsed from our own stdout callback
+// (ansible/callback_plugins/wod_events.py: JSON lines, needs nothing beyond ansible-core). Host key checking stays on:
 // every host brings the known_hosts file its key is pinned in.
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
@@ -81,36 +82,41 @@ function inventory(hosts: AnsibleHost[]): Record<string, unknown> {
   return { all: { hosts: h } };
 }
 
-function parseOutput(stdout: string): { stats: Record<string, HostStats>; tasks: TaskResult[] } {
-  const start = stdout.indexOf("{");
-  if (start < 0) return { stats: {}, tasks: [] };
-  let doc: {
-    plays?: { tasks?: { task: { name: string }; hosts: Record<string, Record<string, unknown>> }[] }[];
-    stats?: Record<string, HostStats>;
-  };
-  try {
-    doc = JSON.parse(stdout.slice(start));
-  } catch {
-    return { stats: {}, tasks: [] };
-  }
+/** Parse the JSON lines of our stdout callback (ansible/callback_plugins/wod_events.py). */
+export function parseOutput(stdout: string): { stats: Record<string, HostStats>; tasks: TaskResult[] } {
   const tasks: TaskResult[] = [];
-  for (const play of doc.plays ?? []) {
-    for (const t of play.tasks ?? []) {
-      for (const [host, r] of Object.entries(t.hosts ?? {})) {
-        tasks.push({
-          task: t.task.name,
-          host,
-          changed: r.changed === true,
-          failed: r.failed === true,
-          skipped: r.skipped === true,
-          unreachable: r.unreachable === true,
-          msg: typeof r.msg === "string" ? r.msg : undefined,
-          result: r,
-        });
-      }
+  let stats: Record<string, HostStats> = {};
+  for (const line of stdout.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    let ev: {
+      event?: string;
+      task?: string;
+      host?: string;
+      status?: string;
+      result?: Record<string, unknown>;
+    };
+    try {
+      ev = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (ev.event === "stats") {
+      stats = (ev as { stats?: Record<string, HostStats> }).stats ?? {};
+    } else if (ev.event === "task" && ev.task !== undefined && ev.host !== undefined) {
+      const r = ev.result ?? {};
+      tasks.push({
+        task: ev.task,
+        host: ev.host,
+        changed: r.changed === true,
+        failed: ev.status === "failed",
+        skipped: ev.status === "skipped",
+        unreachable: ev.status === "unreachable",
+        msg: typeof r.msg === "string" ? r.msg : undefined,
+        result: r,
+      });
     }
   }
-  return { stats: doc.stats ?? {}, tasks };
+  return { stats, tasks };
 }
 
 /** Run one playbook of ansible/ against the given hosts. Never throws for a failed play: see `ok`. */
@@ -132,7 +138,8 @@ export async function runPlaybook(opts: PlaybookOptions): Promise<PlaybookRun> {
       cwd: ANSIBLE_DIR,
       env: {
         ANSIBLE_CONFIG: join(ANSIBLE_DIR, "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK: "json",
+        ANSIBLE_STDOUT_CALLBACK: "wod_events",
+        ANSIBLE_CALLBACK_PLUGINS: join(ANSIBLE_DIR, "callback_plugins"),
         ANSIBLE_HOST_KEY_CHECKING: "True",
         ANSIBLE_NOCOLOR: "1",
         ANSIBLE_LOCAL_TEMP: join(dir, "tmp"),

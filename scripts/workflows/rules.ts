@@ -92,6 +92,23 @@ export function projectRules(y: YamlFile): Diagnostic[] {
         "dispatch-inputs",
       );
     }
+    // 1b. Every declared input is used somewhere (an unused input is a value silently dropped, as
+    // order.yml once dropped email_sealed).
+    const used = new Set<string>();
+    for (
+      const m of y.text.matchAll(/\b(?:github\s*\.\s*event\s*\.\s*)?inputs\s*\.\s*([A-Za-z_][A-Za-z0-9_-]*)/g)
+    ) {
+      used.add(m[1]);
+    }
+    for (const name of Object.keys(dispatch.inputs)) {
+      if (!used.has(name)) {
+        add(
+          y.keyPos(["on", "workflow_dispatch", "inputs", name]),
+          `workflow_dispatch input "${name}" is declared but never used; pass it to the step that needs it (env: X: \${{ inputs.${name} }}) or remove it`,
+          "unused-inputs",
+        );
+      }
+    }
   }
 
   // 2. Workflow-level permissions must grant nothing (each job states its own).

@@ -23,6 +23,10 @@ Deno.test("the broken fixture is caught: 27 inputs, global group, unpinned actio
       "inputs",
     ],
     [
+      /:84:7: workflow_dispatch input "seat27" is declared but never used.*\(rule: unused-inputs\)$/,
+      "unused",
+    ],
+    [
       /:88:10: Concurrency group "wod-apply" is global: job "apply" runs "wod apply".*\(rule: concurrency\)$/,
       "global",
     ],

@@ -92,6 +92,27 @@ export class FrontendClient {
     }
   }
 
+  /** GET with the access token (the api-db serves GET /workshops without one; sending it is harmless). */
+  async getJson(path: string): Promise<unknown> {
+    const token = await this.login();
+    let res: Response;
+    try {
+      res = await fetch(this.url(path), {
+        headers: { "x-access-token": token },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      throw new WodError(`Front-end call failed: GET ${this.url(path)}: ${(err as Error).message}`);
+    }
+    const text = await res.text();
+    if (!res.ok) throw new WodError(`Front-end call failed: GET ${this.url(path)} answered ${res.status}`);
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new WodError(`Front-end call failed: GET ${this.url(path)} did not return JSON`);
+    }
+  }
+
   /** After CREATE: the student's password, then the customer active. */
   async created(dbStudentId: number, customer: string | undefined, password: string): Promise<void> {
     await this.put(`/student/${dbStudentId}`, { password });

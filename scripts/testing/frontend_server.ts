@@ -29,7 +29,13 @@ export class FrontendServer {
   readonly students = new Map<string, Record<string, unknown>>();
   readonly customers = new Map<string, Record<string, unknown>>();
   readonly calls: FrontendCall[] = [];
-  readonly workshops: { id: number; notebook: string; name: string; reset: boolean }[] = [];
+  readonly workshops: {
+    id: number;
+    notebook: string;
+    name: string;
+    reset: boolean;
+    [field: string]: unknown;
+  }[] = [];
   private key = randomBytes(32);
   private server?: Deno.HttpServer;
   url = "";

@@ -121,18 +121,58 @@ export class FrontendClient {
     }
   }
 
-  /** After CLEANUP: completion, the student's new password (unassigned), the customer inactive and cleaned. */
+  /**
+   * After CLEANUP: completion, the student's new password, then the customer inactive and cleaned.
+   * The student stays assigned (`assigned: "true"`) while the seat waits for its RESET (a workshop
+   * with `reset: true`), so the front end does not give it to the next participant too early;
+   * otherwise it is reported free (`assigned: "false"`).
+   */
   async cleaned(
     dbStudentId: number,
     customer: string | undefined,
     password: string | undefined,
     completion: number | undefined,
+    opts: { heldForReset?: boolean } = {},
   ): Promise<void> {
     const c = customer === undefined ? undefined : `/customer/${encodeURIComponent(customer)}`;
     if (c && completion !== undefined) await this.put(c, { completionPercentage: completion });
-    const student: Record<string, unknown> = { assigned: "false" };
+    const student: Record<string, unknown> = { assigned: opts.heldForReset ? "true" : "false" };
     if (password) student.password = password;
     await this.put(`/student/${dbStudentId}`, student);
     if (c) await this.put(c, { active: "false", cleaned: "true" });
+  }
+
+  /**
+   * After RESET of seats: each student free again (with its new password when known). For a whole
+   * range of workshop `workshopDbId`, the front end's capacity is set back to the range's size first.
+   */
+  async reset(
+    students: { dbStudentId: number; password?: string }[],
+    range?: { workshopDbId: number; capacity: number },
+  ): Promise<void> {
+    if (range) await this.put(`/workshop/${range.workshopDbId}`, { capacity: range.capacity });
+    for (const s of students) {
+      const body: Record<string, unknown> = { assigned: "false" };
+      if (s.password) body.password = s.password;
+      await this.put(`/student/${s.dbStudentId}`, body);
+    }
+  }
+
+  /** After PURGE: the student free, with the new password (the old one no longer logs in). */
+  async purged(dbStudentId: number, password: string | undefined): Promise<void> {
+    const body: Record<string, unknown> = { assigned: "false" };
+    if (password) body.password = password;
+    await this.put(`/student/${dbStudentId}`, body);
+  }
+
+  /** The front end's numeric id of a workshop, by its folder name (GET /workshops, field notebook). */
+  async workshopDbId(notebook: string): Promise<number | undefined> {
+    const list = await this.getJson("/workshops");
+    if (!Array.isArray(list)) return undefined;
+    const row = list.find((w) =>
+      w && typeof w === "object" && (w as { notebook?: unknown }).notebook === notebook
+    );
+    const id = (row as { id?: unknown } | undefined)?.id;
+    return typeof id === "number" ? id : undefined;
   }
 }

@@ -420,6 +420,13 @@ export class ApiDbSim {
       this.unregister(Number(m[1]));
       return this.answer(req, path, keys, 200, {});
     }
+    m = /^\/workshop\/(\d+)$/.exec(path);
+    if (req.method === "PUT" && m) {
+      const w = this.workshops.find((x) => x.id === Number(m![1]));
+      if (!w) return this.answer(req, path, keys, 400, { error: "Workshop Not Found" });
+      if (body.capacity !== undefined) w.capacity = Number(body.capacity);
+      return this.answer(req, path, keys, 200, {});
+    }
     m = /^\/(student|customer)\/(\d+)$/.exec(path);
     if (req.method === "PUT" && m) {
       const id = Number(m[2]);

@@ -6,7 +6,7 @@ import { loadConfig } from "../config/load.ts";
 import type { Order } from "../config/types.gen.ts";
 import { checkOrder, contentParts, orderId } from "../orders/check.ts";
 import { openStore } from "../state/store.ts";
-import { githubClient } from "../git/github_store.ts";
+import { githubClient } from "../common/github.ts";
 import { dispatchInputs } from "../mail/dispatch.ts";
 
 export const help =
@@ -172,7 +172,7 @@ async function dispatch(
     console.error(`warning: the email is not dispatched (environment "${order.env}" has no seal.recipients)`);
   }
   const inputs = await dispatchInputs(order, recipients);
-  const gh = githubClient({ baseUrl, token, log: (l) => console.error(l) });
+  const gh = githubClient({ baseUrl, token, userAgent: "wod-order", log: (l) => console.error(l) });
   try {
     await gh.rest.actions.createWorkflowDispatch({ owner, repo: name, workflow_id: workflow, ref, inputs });
   } catch (err) {

@@ -10,33 +10,11 @@ import { WodError } from "../common/errors.ts";
 import { freeSeat, transition, TransitionError } from "./machine.ts";
 import { orderPath, ORDERS_DIR, parseSeat, seatPath, type SeatRecord, sortSeats, STATE_DIR } from "./read.ts";
 import { seal } from "./seal.ts";
+import type { Changes, TreeStore, TreeView } from "../git/tree.ts";
 
-export type { SeatRecord };
-
-/** A consistent view of the state branch during one transaction. Paths are relative to its root. */
-export interface TreeView {
-  read(path: string): Promise<string | undefined>;
-  /** Files directly under `dir` (names only); [] when missing. */
-  list(dir: string): Promise<string[]>;
-  /** Sub-directories directly under `dir` (names only). */
-  dirs(dir: string): Promise<string[]>;
-}
-
-/** path -> new content, or null to delete. */
-export type Changes = Map<string, string | null>;
-
-export interface TreeStore {
-  readonly kind: "git" | "github";
-  readonly where: string;
-  /**
-   * Runs `fn` on the current tip and commits its changes. When the commit loses a race (rejected
-   * push, non-fast-forward ref update, 409), `fn` runs again on the new tip. No changes: no commit.
-   */
-  transact(message: string, fn: (view: TreeView) => Promise<Changes | undefined>): Promise<boolean>;
-  /** Read-only view of the latest tip. */
-  snapshot(): Promise<TreeView>;
-  close(): Promise<void>;
-}
+// The tree-store interface lives in scripts/git/tree.ts (no cycle between state/ and git/); re-exported
+// here for the callers that import it with the rest of the store.
+export type { Changes, SeatRecord, TreeStore, TreeView };
 
 export interface RecordResult {
   recorded: string[];

@@ -4,7 +4,7 @@
 // redo). Orders, seats and the ledger logic live here, once.
 import { isAbsolute, join, resolve } from "node:path";
 import type { Environment, Order, Seat, SeatOrderRecord } from "../config/types.gen.ts";
-import { type Config, loadConfig } from "../config/load.ts";
+import { type Config, loadConfig, requireEnvironment } from "../config/load.ts";
 import { validator } from "../config/schema.ts";
 import { WodError } from "../common/errors.ts";
 import { freeSeat, transition, TransitionError } from "./machine.ts";
@@ -287,12 +287,7 @@ export function defaultRemote(root: string, env: string): string {
 
 export async function openStore(root: string, env: string, opts: OpenStoreOptions = {}): Promise<StateStore> {
   const cfg = opts.config ?? await loadConfig(root, { privateDir: opts.privateDir });
-  const entry = cfg.environments.get(env);
-  if (!entry) {
-    throw new WodError(
-      `Unknown environment "${env}": expected one of ${[...cfg.environments.keys()].join(", ") || "(none)"}`,
-    );
-  }
+  const entry = requireEnvironment(cfg, env);
   const e: Environment = entry.value;
   const st = e.state ?? {};
   const branch = opts.branch ?? st.branch ?? "state";

@@ -1,4 +1,4 @@
-// wod catalog: the JSON of CLI.md, for front ends.
+// wod catalog: the JSON of docs/cli.md, for front ends.
 import { parseArgs, repoRoot } from "../common/args.ts";
 import { UsageError, WodError } from "../common/errors.ts";
 import { loadConfig } from "../config/load.ts";

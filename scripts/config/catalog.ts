@@ -1,4 +1,4 @@
-// The catalog for front ends (CLI.md): {"workshops":[{"id","title","duration","active","seats":[{"backend","first","last"}]}]}
+// The catalog for front ends (docs/cli.md): {"workshops":[{"id","title","duration","active","seats":[{"backend","first","last"}]}]}
 import { type Config, requireEnvironment } from "./load.ts";
 
 export interface CatalogSeats {

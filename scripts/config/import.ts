@@ -18,7 +18,7 @@ import { WodError } from "../common/errors.ts";
 import { DEFAULT_ENTRY } from "./lint.ts";
 import { offsetToPos, scanTemplate } from "./template.ts";
 
-/** Keys of the original wod.yml (INTEROP.md) and the workshop.yaml key each becomes. */
+/** Keys of the original wod.yml (docs/interop.md) and the workshop.yaml key each becomes. */
 const KEY_MAP: Record<string, string> = {
   name: "title",
   description: "description",

@@ -10,7 +10,7 @@
 // Baseline in the same run: the original's way, one ansible run per seat (runSeatTasks with one
 // CREATE, BENCH_BASELINE_RUNS (5) times, median), and what 50 seats cost that way (50 x median).
 //
-// Uses seats 71-120 of the shared sandbox (INTERFACES.md: the bench may use them when run alone) and
+// Uses seats 71-120 of the shared sandbox (docs/testbed.md: the bench may use them when run alone) and
 // purges them at the end. Needs root (the sandbox). Goals: p50 <= 10 s, burst <= 60 s.
 import { join } from "node:path";
 import { stringify } from "yaml";

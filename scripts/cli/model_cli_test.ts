@@ -141,7 +141,7 @@ Deno.test("leak-check uses a private fork's private/ folder by default, and has 
   });
 });
 
-Deno.test("catalog prints the exact JSON of CLI.md for an environment", async () => {
+Deno.test("catalog prints the exact JSON of docs/cli.md for an environment", async () => {
   await withFixture(async (root) => {
     await edit(root, "workshops/WKSHP-Beta/workshop.yaml", "capacity: 10", "capacity: 10\nactive: false");
     const r = await runWod(root, ["catalog", "--env", "test"]);

@@ -2,11 +2,11 @@
 // --dispatch start the order workflow through GitHub's workflow_dispatch API.
 import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
 import { UsageError, WodError } from "../common/errors.ts";
-import { loadConfig } from "../config/load.ts";
+import { loadConfig, requireEnvironment } from "../config/load.ts";
 import type { Order } from "../config/types.gen.ts";
 import { checkOrder, contentParts, orderId } from "../orders/check.ts";
 import { openStore } from "../state/store.ts";
-import { githubClient } from "../git/github_store.ts";
+import { githubClient } from "../common/github.ts";
 import { dispatchInputs } from "../mail/dispatch.ts";
 
 export const help =
@@ -82,14 +82,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const root = repoRoot();
   const cfg = await loadConfig(root, { privateDir: values.private });
-  const env = cfg.environments.get(envName);
-  if (!env) {
-    throw new WodError(
-      `Unknown environment "${envName}": expected one of ${
-        [...cfg.environments.keys()].join(", ") || "(none)"
-      }`,
-    );
-  }
+  const env = requireEnvironment(cfg, envName);
   let backend = values.backend;
   if (!backend) {
     const holds = env.value.backends.filter((b) => {
@@ -172,7 +165,7 @@ async function dispatch(
     console.error(`warning: the email is not dispatched (environment "${order.env}" has no seal.recipients)`);
   }
   const inputs = await dispatchInputs(order, recipients);
-  const gh = githubClient({ baseUrl, token, log: (l) => console.error(l) });
+  const gh = githubClient({ baseUrl, token, userAgent: "wod-order", log: (l) => console.error(l) });
   try {
     await gh.rest.actions.createWorkflowDispatch({ owner, repo: name, workflow_id: workflow, ref, inputs });
   } catch (err) {

@@ -1,7 +1,7 @@
 // wod seats <action>: run a seat action directly on a backend (operators' low-level tool).
 import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
-import { UsageError, WodError } from "../common/errors.ts";
-import { loadConfig } from "../config/load.ts";
+import { UsageError } from "../common/errors.ts";
+import { loadConfig, requireEnvironment } from "../config/load.ts";
 import { parseSeatRange, runSeatTasks, SEAT_ACTIONS, type SeatAction } from "../backend/seats.ts";
 
 export const help = `
@@ -49,10 +49,7 @@ export async function run(args: string[]): Promise<number> {
   const root = repoRoot();
   const privateDir = values.private as string | undefined;
   const cfg = await loadConfig(root, { privateDir });
-  const env = cfg.environments.get(envName);
-  if (!env) {
-    throw new WodError(`Unknown environment "${envName}": no environments/${envName}.yaml in ${root}`);
-  }
+  const env = requireEnvironment(cfg, envName);
   let backend = values.backend as string | undefined;
   if (!backend) {
     const backends = env.value.backends;

@@ -2,7 +2,7 @@
 import { stringify } from "yaml";
 import { parseArgs, repoRoot } from "../common/args.ts";
 import { UsageError } from "../common/errors.ts";
-import { loadConfig } from "../config/load.ts";
+import { loadConfig, requireEnvironment } from "../config/load.ts";
 import { effectiveValues } from "../config/effective.ts";
 import { throwOnConfigErrors } from "../config/report.ts";
 
@@ -33,11 +33,7 @@ export async function run(args: string[]): Promise<number> {
   throwOnConfigErrors(cfg.diagnostics);
   const env = values.env as string | undefined;
   const workshop = values.workshop as string | undefined;
-  if (env && !cfg.environments.has(env)) {
-    throw new UsageError(
-      `Unknown environment "${env}": expected one of ${[...cfg.environments.keys()].join(", ")}`,
-    );
-  }
+  if (env) requireEnvironment(cfg, env);
   if (workshop && !cfg.workshops.has(workshop)) throw new UsageError(`Unknown workshop "${workshop}"`);
   if (values.effective) {
     const list = effectiveValues(cfg, { env, workshop });

@@ -30,7 +30,7 @@ export function requireOption(command: string, value: string | undefined, flag: 
   return value;
 }
 
-/** The repository root the CLI acts on: the working directory (CLI.md), overridable for tests. */
+/** The repository root the CLI acts on: the working directory (docs/cli.md), overridable for tests. */
 export function repoRoot(): string {
   return Deno.env.get("WOD_ROOT") ?? Deno.cwd();
 }

@@ -1,5 +1,5 @@
-// The catalog for front ends (CLI.md): {"workshops":[{"id","title","duration","active","seats":[{"backend","first","last"}]}]}
-import type { Config } from "./load.ts";
+// The catalog for front ends (docs/cli.md): {"workshops":[{"id","title","duration","active","seats":[{"backend","first","last"}]}]}
+import { type Config, requireEnvironment } from "./load.ts";
 
 export interface CatalogSeats {
   backend: string;
@@ -21,12 +21,7 @@ export interface Catalog {
 
 /** Every workshop (sorted by id) with its seat ranges on the backends of environment `env`. */
 export function buildCatalog(cfg: Config, env: string): Catalog {
-  const e = cfg.environments.get(env);
-  if (!e) {
-    throw new Error(
-      `Unknown environment "${env}": expected one of ${[...cfg.environments.keys()].sort().join(", ")}`,
-    );
-  }
+  const e = requireEnvironment(cfg, env);
   const seats = new Map<string, CatalogSeats[]>();
   for (const b of e.value.backends) {
     for (const [ws, [first, last]] of Object.entries(b.ranges ?? {})) {

@@ -1,6 +1,7 @@
 // Generates TypeScript types from the JSON Schemas in schemas/ (the one source of truth).
 // `deno run -A scripts/config/gen_types.ts` rewrites scripts/config/types.gen.ts;
 // a test fails when the file is stale.
+import { WodError } from "../common/errors.ts";
 
 // deno-lint-ignore no-explicit-any
 type Schema = any;
@@ -17,7 +18,9 @@ function toTs(s: Schema, prefix: string, indent: string): string {
   if (s === true || s === undefined) return "unknown";
   if (s.$ref) {
     const m = /^#\/\$defs\/(.+)$/.exec(s.$ref);
-    if (!m) throw new Error(`Unsupported $ref ${s.$ref}`);
+    if (!m) {
+      throw new WodError(`Unsupported $ref ${s.$ref}: write it as #/$defs/NAME (all gen_types.ts reads)`);
+    }
     return prefix + pascal(m[1]);
   }
   if (s.const !== undefined) return JSON.stringify(s.const);

@@ -13,11 +13,12 @@ import type { Environment, Workshop } from "./types.gen.ts";
 import { type Diagnostic, parseYaml, type PathSeg, type YamlFile } from "./yaml.ts";
 import { schemaDiagnostics } from "./schema.ts";
 import { notebookJson, rangesOf } from "./lint.ts";
-import type { Config } from "./load.ts";
+import { type Config, findBackend, requireEnvironment } from "./load.ts";
+import { WodError } from "../common/errors.ts";
 import { DEFAULT_ENTRY } from "./lint.ts";
 import { offsetToPos, scanTemplate } from "./template.ts";
 
-/** Keys of the original wod.yml (INTEROP.md) and the workshop.yaml key each becomes. */
+/** Keys of the original wod.yml (docs/interop.md) and the workshop.yaml key each becomes. */
 const KEY_MAP: Record<string, string> = {
   name: "title",
   description: "description",
@@ -101,19 +102,12 @@ function wodFile(dir: string): string | undefined {
 export async function importFolders(opts: ImportOptions): Promise<ImportResult> {
   const diags: Diagnostic[] = [];
   const shown = opts.srcDisplay ?? opts.src;
-  const envEntry = opts.cfg.environments.get(opts.env);
-  if (!envEntry) {
-    throw new Error(
-      `Unknown environment "${opts.env}": expected one of ${
-        [...opts.cfg.environments.keys()].join(", ") || "(none)"
-      }`,
-    );
-  }
+  const envEntry = requireEnvironment(opts.cfg, opts.env);
   const env: Environment = envEntry.value;
   let backendName = opts.backend;
   if (!backendName) {
     if (env.backends.length !== 1) {
-      throw new Error(
+      throw new WodError(
         `Environment "${opts.env}" has ${env.backends.length} backends (${
           env.backends.map((b) => b.name).join(", ")
         }): ` +
@@ -122,16 +116,12 @@ export async function importFolders(opts: ImportOptions): Promise<ImportResult> 
     }
     backendName = env.backends[0].name;
   }
-  const backendIndex = env.backends.findIndex((b) => b.name === backendName);
-  if (backendIndex < 0) {
-    throw new Error(
-      `Unknown backend "${backendName}" in environment "${opts.env}": expected one of ${
-        env.backends.map((b) => b.name).join(", ")
-      }`,
+  const backend = findBackend(envEntry, backendName);
+  if (!existsSync(opts.src)) {
+    throw new WodError(
+      `Import source "${shown}" does not exist: pass the folder holding the wod.yml folders`,
     );
   }
-  const backend = env.backends[backendIndex];
-  if (!existsSync(opts.src)) throw new Error(`Import source "${shown}" does not exist`);
 
   // One folder, or a folder of folders.
   const dirs: { dir: string; name: string; display: string }[] = [];
@@ -148,7 +138,11 @@ export async function importFolders(opts: ImportOptions): Promise<ImportResult> 
       if (wodFile(join(opts.src, n))) dirs.push({ dir: join(opts.src, n), name: n, display: join(shown, n) });
     }
   }
-  if (dirs.length === 0) throw new Error(`No notebook folder with a wod.yml found in "${shown}"`);
+  if (dirs.length === 0) {
+    throw new WodError(
+      `No notebook folder with a wod.yml found in "${shown}": pass one notebook folder, or a folder of them`,
+    );
+  }
 
   const parsed: Parsed[] = [];
   for (const d of dirs) {
@@ -385,14 +379,22 @@ async function writeWorkshop(root: string, p: Parsed): Promise<void> {
 
 /** Add `ranges` entries to one backend of the environment file, keeping its comments and layout. */
 async function addRanges(root: string, envFile: string, backend: string, good: Parsed[]): Promise<void> {
-  if (!envFile) throw new Error(`The environment is private only: add its ranges in the private repo`);
+  if (!envFile) {
+    throw new WodError(
+      `The environment is private only: add its ranges in the private repo's environment file`,
+    );
+  }
   const abs = join(root, envFile);
   const text = await Deno.readTextFile(abs);
   const doc = parseDocument(text);
   const backends = doc.get("backends");
-  if (!isSeq(backends)) throw new Error(`${envFile}: "backends" is not a list`);
+  if (!isSeq(backends)) throw new WodError(`${envFile}: "backends" is not a list: run \`wod validate\``);
   const b = backends.items.find((x) => isMap(x) && x.get("name") === backend);
-  if (!isMap(b)) throw new Error(`${envFile}: backend "${backend}" not found`);
+  if (!isMap(b)) {
+    throw new WodError(
+      `${envFile}: backend "${backend}" not found: add it to "backends" or pass another --backend`,
+    );
+  }
   let ranges = b.get("ranges");
   if (!isMap(ranges)) {
     ranges = doc.createNode({}) as YAMLMap;

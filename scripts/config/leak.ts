@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import type { Config } from "./load.ts";
+import { WodError } from "../common/errors.ts";
 import type { Diagnostic } from "./yaml.ts";
 import { offsetToPos } from "./template.ts";
 
@@ -49,7 +50,7 @@ function sha(data: Uint8Array): string {
 /** Find private ids, files and values in the public tree (`cfg` must be loaded with its privateDir). */
 export async function leakCheck(cfg: Config): Promise<Diagnostic[]> {
   const privateDir = cfg.privateDir;
-  if (!privateDir) throw new Error("leak-check needs the private repo (--private DIR)");
+  if (!privateDir) throw new WodError("leak-check needs the private repo: pass --private DIR");
   const tokens: Token[] = [];
   // Public values anywhere: a private value that is also public is not a secret.
   const publicValues = new Set<string>();

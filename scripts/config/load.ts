@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import type { Environment, EnvironmentBackend, Workshop } from "./types.gen.ts";
 import { type Diagnostic, parseYaml, type PathSeg, type Position, readYaml, type YamlFile } from "./yaml.ts";
 import { schemaDiagnostics } from "./schema.ts";
+import { WodError } from "../common/errors.ts";
 
 export type { Diagnostic, Position };
 export type Layer = "public" | "private";
@@ -340,14 +341,30 @@ export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<
   return { root, privateDir, workshops, environments, diagnostics, brokenWorkshops };
 }
 
+/**
+ * The environment `name` of a loaded configuration, or THE error for an unknown one (every command and
+ * module reports it with this one message: what was asked, what exists, where environments live).
+ */
+export function requireEnvironment(config: Config, name: string): EnvironmentEntry {
+  const entry = config.environments.get(name);
+  if (entry) return entry;
+  const known = [...config.environments.keys()].sort();
+  const where = join(config.root, "environments") +
+    (config.privateDir ? ` or ${join(config.privateDir, "environments")}` : "");
+  throw new WodError(
+    `Unknown environment ${JSON.stringify(name)}: expected one of ${known.join(", ") || "(none)"} ` +
+      `(an environment is a file <name>.yaml in ${where})`,
+  );
+}
+
 /** The backend of an environment, or a clear error. */
 export function findBackend(env: EnvironmentEntry, name: string): EnvironmentBackend {
   const b = env.value.backends.find((x) => x.name === name);
   if (!b) {
-    throw new Error(
+    throw new WodError(
       `Unknown backend "${name}" in environment "${env.name}": expected one of ${
         env.value.backends.map((x) => x.name).join(", ")
-      }`,
+      } (the backends of ${env.file})`,
     );
   }
   return b;

@@ -1,4 +1,4 @@
-// Debian's Chromium driven by playwright-core (TESTBED.md): headless, no sandbox (root), no background
+// Debian's Chromium driven by playwright-core (docs/testbed.md): headless, no sandbox (root), no background
 // networking, a fresh profile per launch. Used by the end-to-end test: log in on the JupyterHub 3.0
 // login page as the student, open the entry notebook in the classic notebook UI, take a screenshot.
 // Errors never carry the password (it is replaced before an error leaves this module).

@@ -1,6 +1,6 @@
 // End to end, the demo flow headless, in a temporary copy of the repository (environments/ and
 // workshops/; the demo overlay gives WKSHP-Shell101 the seats 70-79 of the shared sandbox, the demo and
-// end-to-end share of INTERFACES.md; this test uses seat 71):
+// end-to-end share of docs/testbed.md; this test uses seat 71):
 // real sandbox backend (ansible over SSH, JupyterHub 3.0 + PAM), `wod listen` as a process, an order in
 // the original front end's raw bytes, a local bare git state remote, maildev as the mail catcher,
 // `wod apply`; then Debian's Chromium (playwright-core) logs in with the emailed password, opens

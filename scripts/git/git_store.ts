@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
 import { exec } from "../common/exec.ts";
 import { WodError } from "../common/errors.ts";
-import type { Changes, TreeStore, TreeView } from "../state/store.ts";
+import type { Changes, TreeStore, TreeView } from "./tree.ts";
 
 export interface GitTreeOptions {
   remote: string;

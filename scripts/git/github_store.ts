@@ -1,13 +1,11 @@
 // GitHub tree store: recorded state on a branch of a GitHub repository, written through the Git Data
 // API (tree with inline contents -> commit -> ref update with force=false). The ref update is the
 // compare-and-swap: a concurrent writer makes it fail (422 "not a fast forward", or 409), and the
-// transaction re-reads the new tip and runs again. Octokit with the retry plugin (transient 5xx) and
-// the throttling plugin (primary/secondary rate limits, honouring retry-after / x-ratelimit-reset).
-import { Octokit } from "@octokit/rest";
-import { retry } from "@octokit/plugin-retry";
-import { throttling } from "@octokit/plugin-throttling";
+// transaction re-reads the new tip and runs again. The client is the project's one Octokit factory
+// (scripts/common/github.ts: retry on transient 5xx, throttling on rate limits).
 import { WodError } from "../common/errors.ts";
-import type { Changes, TreeStore, TreeView } from "../state/store.ts";
+import { type GithubClient, githubClient } from "../common/github.ts";
+import type { Changes, TreeStore, TreeView } from "./tree.ts";
 
 export interface GithubTreeOptions {
   baseUrl: string;
@@ -25,61 +23,9 @@ export interface GithubTreeOptions {
   log?: (line: string) => void;
 }
 
-const ThrottledOctokit = Octokit.plugin(retry, throttling);
-export type GithubClient = InstanceType<typeof ThrottledOctokit>;
-
-/** A write limiter with the shape plugin-throttling expects of a Bottleneck group. */
-function intervalGroup(ms: number) {
-  let next = 0;
-  const limiter = {
-    schedule: async <T>(_opts: unknown, fn: () => Promise<T>): Promise<T> => {
-      const now = Date.now();
-      const wait = Math.max(0, next - now);
-      next = Math.max(now, next) + ms;
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      return await fn();
-    },
-  };
-  return { key: () => limiter };
-}
-
-/** An Octokit with retry + throttling configured the way the project uses it. */
-export function githubClient(opts: {
-  baseUrl: string;
-  token?: string;
-  writeIntervalMs?: number;
-  rateLimitRetries?: number;
-  retryAfterBaseMs?: number;
-  log?: (line: string) => void;
-}): GithubClient {
-  const retries = opts.rateLimitRetries ?? 3;
-  const log = opts.log ?? ((l: string) => console.error(l));
-  const onLimit =
-    (kind: string) =>
-    (retryAfter: number, options: { method: string; url: string }, _o: unknown, count: number) => {
-      if (count < retries) {
-        log(`GitHub ${kind} rate limit on ${options.method} ${options.url}: retrying after ${retryAfter} s`);
-        return true;
-      }
-      log(`GitHub ${kind} rate limit on ${options.method} ${options.url}: giving up after ${count} retries`);
-      return false;
-    };
-  return new ThrottledOctokit({
-    baseUrl: opts.baseUrl.replace(/\/$/, ""),
-    auth: opts.token,
-    userAgent: "wod-state",
-    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-    retry: { doNotRetry: [400, 401, 403, 404, 409, 410, 422, 429, 451] },
-    throttle: {
-      onRateLimit: onLimit("primary"),
-      onSecondaryRateLimit: onLimit("secondary"),
-      retryAfterBaseValue: opts.retryAfterBaseMs ?? 1000,
-      fallbackSecondaryRateRetryAfter: 60,
-      // deno-lint-ignore no-explicit-any
-      write: intervalGroup(opts.writeIntervalMs ?? 1000) as any,
-    },
-  });
-}
+// The one Octokit factory (retry + throttling) lives in scripts/common/github.ts; re-exported here for
+// the callers that imported it from the store.
+export { type GithubClient, githubClient };
 
 interface Head {
   commit: string;
@@ -107,7 +53,7 @@ class GithubTree implements TreeStore {
 
   constructor(readonly opts: GithubTreeOptions, readonly owner: string, readonly repo: string) {
     this.where = `${opts.repo} (branch ${opts.branch}, ${opts.baseUrl})`;
-    this.gh = githubClient(opts);
+    this.gh = githubClient({ ...opts, userAgent: "wod-state" });
   }
 
   private async head(): Promise<Head | undefined> {

@@ -1,4 +1,4 @@
-// Client of the original front end's REST API (wod-api-db, INTEROP.md): POST /login returns an
+// Client of the original front end's REST API (wod-api-db, docs/interop.md): POST /login returns an
 // accessToken (a JWT valid 180 s) sent back as `x-access-token`; after CREATE the backend reports
 // PUT /student/<dbStudentId> {password} then PUT /customer/<id> {active:"true"}; after CLEANUP
 // {completionPercentage}, the student's new password with assigned "false", and {active:"false",

@@ -3,9 +3,8 @@
 // stuck in provisioning longer than the environment's timeout (default 10 min) as failed. The orders
 // have deterministic ids, so running expire twice records them once.
 import type { Config } from "../config/load.ts";
-import { loadConfig } from "../config/load.ts";
+import { loadConfig, requireEnvironment } from "../config/load.ts";
 import type { Order, Seat } from "../config/types.gen.ts";
-import { WodError } from "../common/errors.ts";
 import { openStore, seatKey, type StateStore } from "./store.ts";
 import { identitiesFromEnv, unseal } from "./seal.ts";
 import { mailer, renderTemplate } from "../notify/email.ts";
@@ -35,8 +34,7 @@ function compact(iso: string): string {
 export async function expire(opts: ExpireOptions): Promise<ExpireReport> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const cfg = opts.config ?? await loadConfig(opts.root, { privateDir: opts.privateDir });
-  const entry = cfg.environments.get(opts.env);
-  if (!entry) throw new WodError(`Unknown environment "${opts.env}"`);
+  const entry = requireEnvironment(cfg, opts.env);
   const env = entry.value;
   const now = opts.now ?? new Date();
   const nowIso = now.toISOString();

@@ -4,39 +4,17 @@
 // redo). Orders, seats and the ledger logic live here, once.
 import { isAbsolute, join, resolve } from "node:path";
 import type { Environment, Order, Seat, SeatOrderRecord } from "../config/types.gen.ts";
-import { type Config, loadConfig } from "../config/load.ts";
+import { type Config, loadConfig, requireEnvironment } from "../config/load.ts";
 import { validator } from "../config/schema.ts";
 import { WodError } from "../common/errors.ts";
 import { freeSeat, transition, TransitionError } from "./machine.ts";
 import { orderPath, ORDERS_DIR, parseSeat, seatPath, type SeatRecord, sortSeats, STATE_DIR } from "./read.ts";
 import { seal } from "./seal.ts";
+import type { Changes, TreeStore, TreeView } from "../git/tree.ts";
 
-export type { SeatRecord };
-
-/** A consistent view of the state branch during one transaction. Paths are relative to its root. */
-export interface TreeView {
-  read(path: string): Promise<string | undefined>;
-  /** Files directly under `dir` (names only); [] when missing. */
-  list(dir: string): Promise<string[]>;
-  /** Sub-directories directly under `dir` (names only). */
-  dirs(dir: string): Promise<string[]>;
-}
-
-/** path -> new content, or null to delete. */
-export type Changes = Map<string, string | null>;
-
-export interface TreeStore {
-  readonly kind: "git" | "github";
-  readonly where: string;
-  /**
-   * Runs `fn` on the current tip and commits its changes. When the commit loses a race (rejected
-   * push, non-fast-forward ref update, 409), `fn` runs again on the new tip. No changes: no commit.
-   */
-  transact(message: string, fn: (view: TreeView) => Promise<Changes | undefined>): Promise<boolean>;
-  /** Read-only view of the latest tip. */
-  snapshot(): Promise<TreeView>;
-  close(): Promise<void>;
-}
+// The tree-store interface lives in scripts/git/tree.ts (no cycle between state/ and git/); re-exported
+// here for the callers that import it with the rest of the store.
+export type { Changes, SeatRecord, TreeStore, TreeView };
 
 export interface RecordResult {
   recorded: string[];
@@ -309,12 +287,7 @@ export function defaultRemote(root: string, env: string): string {
 
 export async function openStore(root: string, env: string, opts: OpenStoreOptions = {}): Promise<StateStore> {
   const cfg = opts.config ?? await loadConfig(root, { privateDir: opts.privateDir });
-  const entry = cfg.environments.get(env);
-  if (!entry) {
-    throw new WodError(
-      `Unknown environment "${env}": expected one of ${[...cfg.environments.keys()].join(", ") || "(none)"}`,
-    );
-  }
+  const entry = requireEnvironment(cfg, env);
   const e: Environment = entry.value;
   const st = e.state ?? {};
   const branch = opts.branch ?? st.branch ?? "state";

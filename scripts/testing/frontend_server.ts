@@ -1,4 +1,4 @@
-// A local stand-in for the original front end's REST API (wod-api-db, INTEROP.md callbacks):
+// A local stand-in for the original front end's REST API (wod-api-db, docs/interop.md callbacks):
 // POST /login {username, password} -> {accessToken} (an HS256 JWT, exp 180 s); PUT /student/<id>
 // and PUT /customer/<id> with header x-access-token; GET /workshops. It keeps what it received in
 // memory so tests can check it (passwords stay in memory: never print `students`).

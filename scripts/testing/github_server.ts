@@ -200,9 +200,120 @@ function lazyCompile(ajv: InstanceType<typeof Ajv2020>, schema: Json): ValidateF
   return wrapper;
 }
 
+// ---- OpenAPI checking: route, parameters, body. Each returns the violation (status, message) or the
+// checked values.
+
+/** What breaks the description: the status GitHub would answer and why. */
+interface Problem {
+  status: number;
+  message: string;
+}
+
+/** The operation for `method` on `path`, with its path parameters (decoded). */
+function matchOperation(
+  routes: CompiledRoute[],
+  method: string,
+  path: string,
+): Problem | { op: Operation; params: Record<string, string> } {
+  let match: { r: CompiledRoute; m: RegExpExecArray } | undefined;
+  for (const r of routes) {
+    const m = r.regex.exec(path);
+    if (m) {
+      match = { r, m };
+      if (r.ops.has(method)) break;
+    }
+  }
+  if (!match) return { status: 404, message: `no route ${path} in api.github.com's description` };
+  const op = match.r.ops.get(method);
+  if (!op) {
+    return {
+      status: 405,
+      message: `method ${method} not allowed on ${match.r.route} (allowed: ${
+        [...match.r.ops.keys()].join(", ")
+      })`,
+    };
+  }
+  const params: Record<string, string> = {};
+  match.r.names.forEach((n, i) => params[n] = decodeURIComponent(match.m[i + 1]));
+  return { op, params };
+}
+
+/** Path and query parameters: presence, integer type, enum; no unknown query parameter. */
+function checkParameters(op: Operation, params: Record<string, string>, url: URL): Problem | undefined {
+  const known = new Set<string>();
+  for (const p of op.parameters) {
+    if (p.in === "query") known.add(p.name);
+    const value = p.in === "path"
+      ? params[p.name]
+      : p.in === "query"
+      ? url.searchParams.get(p.name)
+      : undefined;
+    if (p.in !== "path" && p.in !== "query") continue;
+    if (value === null || value === undefined) {
+      if (p.required) return { status: 400, message: `missing required ${p.in} parameter "${p.name}"` };
+      continue;
+    }
+    const t = p.schema?.type;
+    if (t === "integer" && !/^-?\d+$/.test(value)) {
+      return { status: 400, message: `${p.in} parameter "${p.name}" must be an integer, got "${value}"` };
+    }
+    if (p.schema?.enum && !p.schema.enum.includes(value)) {
+      return { status: 400, message: `${p.in} parameter "${p.name}" must be one of ${p.schema.enum}` };
+    }
+  }
+  for (const k of url.searchParams.keys()) {
+    if (!known.has(k)) return { status: 400, message: `unknown query parameter "${k}" for ${op.route}` };
+  }
+  return undefined;
+}
+
+/** The request body: JSON, valid against the operation's schema, no unknown top-level property. */
+function checkBody(op: Operation, method: string, text: string): Problem | { body: Body } {
+  if (text.length === 0) {
+    return op.bodyRequired
+      ? { status: 400, message: `${method} ${op.route} requires a request body` }
+      : { body: undefined };
+  }
+  if (!op.body) return { status: 400, message: `${method} ${op.route} takes no request body` };
+  let body: Body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { status: 400, message: `request body is not valid JSON` };
+  }
+  if (!op.body(body)) {
+    const e = op.body.errors?.[0];
+    return {
+      status: 422,
+      message: `request body ${e?.instancePath || "(root)"} ${e?.message} (${
+        JSON.stringify(e?.params)
+      }) for ${method} ${op.route}`,
+    };
+  }
+  if (op.bodyProps && body && typeof body === "object") {
+    for (const k of Object.keys(body)) {
+      if (!op.bodyProps.has(k)) {
+        return { status: 422, message: `unknown request body property "${k}" for ${method} ${op.route}` };
+      }
+    }
+  }
+  return { body };
+}
+
 function gitSha(type: string, body: string): string {
   const bytes = new TextEncoder().encode(body);
   return createHash("sha1").update(`${type} ${bytes.length}\0`).update(bytes).digest("hex");
+}
+
+/** One request to implement: its "METHOD route" key, path parameters, parsed body and URL. */
+interface Call {
+  key: string;
+  method: string;
+  /** owner/repo */
+  full: string;
+  p: Record<string, string>;
+  body: Json;
+  url: URL;
 }
 
 class HttpError extends Error {
@@ -329,70 +440,14 @@ export class GithubServer {
     return res;
   }
 
+  /** Checks the request against the OpenAPI description and authentication, then implements it. */
   private async dispatch(req: Request, url: URL): Promise<Response> {
-    const { routes } = await loadSpec();
     const path = url.pathname;
-    let match: { r: CompiledRoute; m: RegExpExecArray } | undefined;
-    for (const r of routes) {
-      const m = r.regex.exec(path);
-      if (m) {
-        match = { r, m };
-        if (r.ops.has(req.method)) break;
-      }
-    }
-    if (!match) return this.violation(req, path, 404, `no route ${path} in api.github.com's description`);
-    const op = match.r.ops.get(req.method);
-    if (!op) {
-      return this.violation(
-        req,
-        path,
-        405,
-        `method ${req.method} not allowed on ${match.r.route} (allowed: ${
-          [...match.r.ops.keys()].join(", ")
-        })`,
-      );
-    }
-    const params: Record<string, string> = {};
-    match.r.names.forEach((n, i) => params[n] = decodeURIComponent(match.m[i + 1]));
-    // Parameters: path/query presence and types; unknown query parameters.
-    const known = new Set<string>();
-    for (const p of op.parameters) {
-      if (p.in === "query") known.add(p.name);
-      const value = p.in === "path"
-        ? params[p.name]
-        : p.in === "query"
-        ? url.searchParams.get(p.name)
-        : undefined;
-      if (p.in !== "path" && p.in !== "query") continue;
-      if (value === null || value === undefined) {
-        if (p.required) {
-          return this.violation(req, path, 400, `missing required ${p.in} parameter "${p.name}"`);
-        }
-        continue;
-      }
-      const t = p.schema?.type;
-      if (t === "integer" && !/^-?\d+$/.test(value)) {
-        return this.violation(
-          req,
-          path,
-          400,
-          `${p.in} parameter "${p.name}" must be an integer, got "${value}"`,
-        );
-      }
-      if (p.schema?.enum && !p.schema.enum.includes(value)) {
-        return this.violation(
-          req,
-          path,
-          400,
-          `${p.in} parameter "${p.name}" must be one of ${p.schema.enum}`,
-        );
-      }
-    }
-    for (const k of url.searchParams.keys()) {
-      if (!known.has(k)) {
-        return this.violation(req, path, 400, `unknown query parameter "${k}" for ${op.route}`);
-      }
-    }
+    const matched = matchOperation((await loadSpec()).routes, req.method, path);
+    if ("status" in matched) return this.violation(req, path, matched.status, matched.message);
+    const { op, params } = matched;
+    const badParam = checkParameters(op, params, url);
+    if (badParam) return this.violation(req, path, badParam.status, badParam.message);
     const auth = req.headers.get("authorization");
     if (!auth || !/^(token|bearer) \S+$/i.test(auth)) {
       return json(401, { message: "Requires authentication" });
@@ -400,42 +455,8 @@ export class GithubServer {
     if (this.opts.token && auth.split(" ")[1] !== this.opts.token) {
       return json(401, { message: "Bad credentials" });
     }
-    // Body.
-    const text = await req.text();
-    let body: Body = undefined;
-    if (text.length > 0) {
-      if (!op.body) return this.violation(req, path, 400, `${req.method} ${op.route} takes no request body`);
-      try {
-        body = JSON.parse(text);
-      } catch {
-        return this.violation(req, path, 400, `request body is not valid JSON`);
-      }
-      if (!op.body(body)) {
-        const e = op.body.errors?.[0];
-        return this.violation(
-          req,
-          path,
-          422,
-          `request body ${e?.instancePath || "(root)"} ${e?.message} (${
-            JSON.stringify(e?.params)
-          }) for ${req.method} ${op.route}`,
-        );
-      }
-      if (op.bodyProps && body && typeof body === "object") {
-        for (const k of Object.keys(body)) {
-          if (!op.bodyProps.has(k)) {
-            return this.violation(
-              req,
-              path,
-              422,
-              `unknown request body property "${k}" for ${req.method} ${op.route}`,
-            );
-          }
-        }
-      }
-    } else if (op.bodyRequired) {
-      return this.violation(req, path, 400, `${req.method} ${op.route} requires a request body`);
-    }
+    const checked = checkBody(op, req.method, await req.text());
+    if ("status" in checked) return this.violation(req, path, checked.status, checked.message);
     const key = `${req.method} ${op.route}`;
     const fault = this.faults.find((f) => (f.match ? f.match.test(key) : true) && (f.count ?? 1) > 0);
     if (fault) {
@@ -443,9 +464,10 @@ export class GithubServer {
       if (fault.count <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
       return json(fault.status, { message: fault.message ?? `Injected ${fault.status}` }, fault.headers);
     }
-    return this.implement(op.route, req.method, params, body, url);
+    return this.implement(op.route, req.method, params, checked.body, url);
   }
 
+  /** The in-memory implementation of an operation the OpenAPI check let through, by route group. */
   private async implement(
     route: string,
     method: string,
@@ -453,8 +475,15 @@ export class GithubServer {
     body: Json,
     url: URL,
   ): Promise<Response> {
-    const key = `${method} ${route}`;
-    const full = `${p.owner}/${p.repo}`;
+    const call: Call = { key: `${method} ${route}`, method, full: `${p.owner}/${p.repo}`, p, body, url };
+    const res = this.refRoutes(call) ?? this.objectRoutes(call) ?? this.actionRoutes(call) ??
+      this.commentRoutes(call) ?? await this.pullRoutes(call);
+    if (res) return res;
+    return json(501, { message: `Test server: ${call.key} is valid but not implemented here` });
+  }
+
+  /** Repository and Git Data references: read, list by prefix, create, move (fast-forward unless forced). */
+  private refRoutes({ key, full, p, body }: Call): Response | undefined {
     switch (key) {
       case "GET /repos/{owner}/{repo}": {
         const r = this.repo(full);
@@ -503,6 +532,14 @@ export class GithubServer {
         r.refs.set(p.ref, body.sha);
         return json(200, refJson(full, p.ref, body.sha));
       }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Git Data objects: commits, blobs and trees, read and created in memory. */
+  private objectRoutes({ key, full, p, body, url }: Call): Response | undefined {
+    switch (key) {
       case "GET /repos/{owner}/{repo}/git/commits/{commit_sha}": {
         const r = this.repo(full);
         const o = r.objects.get(p.commit_sha);
@@ -571,6 +608,14 @@ export class GithubServer {
         walk(o, "");
         return json(200, { sha, url: `${this.url}/repos/${full}/git/trees/${sha}`, tree, truncated: false });
       }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Actions: workflow_dispatch (recorded in `dispatches`). */
+  private actionRoutes({ key, full, p, body }: Call): Response | undefined {
+    switch (key) {
       case "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches": {
         const r = this.repo(full);
         if (r.workflows && !r.workflows.has(p.workflow_id)) return json(404, { message: "Not Found" });
@@ -582,6 +627,14 @@ export class GithubServer {
         });
         return new Response(null, { status: 204 });
       }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Issue comments: list (paginated), create, read, update. */
+  private commentRoutes({ key, full, p, body, url, method }: Call): Response | undefined {
+    switch (key) {
       case "GET /repos/{owner}/{repo}/issues/{issue_number}/comments": {
         const r = this.repo(full);
         const n = Number(p.issue_number);
@@ -614,6 +667,14 @@ export class GithubServer {
         }
         return json(200, commentJson(this.url, full, c));
       }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Pull requests: list (state/head/base filters, paginated), create, read, update. */
+  private async pullRoutes({ key, full, p, body, url, method }: Call): Promise<Response | undefined> {
+    switch (key) {
       case "GET /repos/{owner}/{repo}/pulls": {
         const r = this.repo(full);
         const state = url.searchParams.get("state") ?? "open";
@@ -701,7 +762,7 @@ export class GithubServer {
         return json(200, await this.pullJson(r, pr));
       }
       default:
-        return json(501, { message: `Test server: ${key} is valid but not implemented here` });
+        return undefined;
     }
   }
 

@@ -2,9 +2,9 @@
 //   comment --pr N --marker NAME --file F   one PR comment per marker, updated in place
 //   pull --head BRANCH --base BRANCH --title T --file F   one open pull request per head branch
 // Reads GITHUB_TOKEN, GITHUB_REPOSITORY (owner/name) and GITHUB_API_URL from the environment.
-import { Octokit } from "@octokit/rest";
 import { parseArgs, requireOption } from "../common/args.ts";
 import { runMain, UsageError, WodError } from "../common/errors.ts";
+import { type GithubClient, githubClient } from "../common/github.ts";
 
 /** GitHub's limit on an issue comment / pull request body is 65536 characters. */
 export const MAX_BODY = 65_000;
@@ -25,24 +25,23 @@ export interface Repo {
   repo: string;
 }
 
-export function octokitFromEnv(env = Deno.env.toObject()): { octokit: Octokit; repo: Repo } {
+export function octokitFromEnv(env = Deno.env.toObject()): { octokit: GithubClient; repo: Repo } {
   const token = env.GITHUB_TOKEN;
   if (!token) throw new WodError("GITHUB_TOKEN is not set: pass it to the step through env:");
   const full = env.GITHUB_REPOSITORY ?? "";
   const m = /^([^/\s]+)\/([^/\s]+)$/.exec(full);
   if (!m) throw new WodError(`GITHUB_REPOSITORY "${full}" is not of the form owner/name`);
-  const octokit = new Octokit({
-    auth: token,
-    baseUrl: (env.GITHUB_API_URL ?? "https://api.github.com").replace(/\/$/, ""),
+  const octokit = githubClient({
+    baseUrl: env.GITHUB_API_URL ?? "https://api.github.com",
+    token,
     userAgent: "wod-workflows",
-    log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
   });
   return { octokit, repo: { owner: m[1], repo: m[2] } };
 }
 
 /** Create or update the one comment of `pr` that carries `marker`. */
 export async function upsertComment(
-  octokit: Octokit,
+  octokit: GithubClient,
   repo: Repo,
   pr: number,
   marker: string,
@@ -66,7 +65,7 @@ export async function upsertComment(
 
 /** Create or update the one open pull request from `head` into `base`. */
 export async function upsertPull(
-  octokit: Octokit,
+  octokit: GithubClient,
   repo: Repo,
   head: string,
   base: string,

@@ -59,6 +59,27 @@ Deno.test("the sync pull request is opened once, then updated; a closed one is n
   }
 });
 
+Deno.test("the workflows' GitHub client retries a transient 502 (the one Octokit factory; OpenAPI-checked server)", async () => {
+  const gh = await startGithubServer();
+  try {
+    gh.createRepo("wod/wod");
+    gh.inject({ status: 502, match: /^POST .*\/comments$/, message: "Bad gateway" });
+    const { octokit, repo } = octokitFromEnv({
+      GITHUB_TOKEN: "t0ken",
+      GITHUB_REPOSITORY: "wod/wod",
+      GITHUB_API_URL: gh.url,
+    });
+    const a = await upsertComment(octokit, repo, 7, "wod-plan", "plan");
+    assertEquals(a.action, "created");
+    const posts = gh.requests.filter((r) => r.method === "POST").map((r) => r.status);
+    assertEquals(posts, [502, 201]);
+    assertEquals(gh.comments("wod/wod").map((c) => c.body), ["<!-- wod:wod-plan -->\nplan"]);
+    assertEquals(gh.violations, []);
+  } finally {
+    await gh.close();
+  }
+});
+
 Deno.test("a plan longer than GitHub's comment limit is truncated with a note", () => {
   const body = commentBody("wod-plan", "x".repeat(100_000));
   assertEquals(body.length <= MAX_BODY, true);

@@ -184,69 +184,97 @@ async function readText(path: string): Promise<string> {
   }
 }
 
-export async function runWorkflow(opts: RunnerOptions): Promise<RunResult> {
-  const wf = parseYamlText(await Deno.readTextFile(opts.workflow)) as Obj;
-  if (!isObj(wf) || !isObj(wf.jobs)) throw new WodError(`${opts.workflow} has no jobs: mapping`);
-  const log = opts.log ?? (() => {});
-  const secrets: Record<string, string> = { GITHUB_TOKEN: "ghs_local_runner_token", ...opts.secrets };
-  const masks = new Set<string>();
-  const addMask = (v: string) => {
-    for (const part of [v, ...v.split("\n")]) if (part.trim().length >= 3) masks.add(part);
-  };
-  for (const v of Object.values(secrets)) if (v) addMask(v);
-  const mask = (text: string) => {
+/** Secret values and `::add-mask::` values: masked in logs and summaries, reported when they leak. */
+class Masks {
+  readonly values = new Set<string>();
+  readonly leaks: string[] = [];
+  add(v: string): void {
+    for (const part of [v, ...v.split("\n")]) if (part.trim().length >= 3) this.values.add(part);
+  }
+  has(v: string): boolean {
+    return this.values.has(v);
+  }
+  mask(text: string): string {
     let out = text;
-    for (const m of [...masks].sort((a, b) => b.length - a.length)) out = out.split(m).join("***");
+    for (const m of [...this.values].sort((a, b) => b.length - a.length)) out = out.split(m).join("***");
     return out;
-  };
-  const leaks: string[] = [];
-  const checkLeak = (text: string, where: string) => {
-    for (const m of masks) if (text.includes(m)) leaks.push(`${where} contains a masked value`);
-  };
+  }
+  checkLeak(text: string, where: string): void {
+    for (const m of this.values) if (text.includes(m)) this.leaks.push(`${where} contains a masked value`);
+  }
+}
 
-  // Event file and contexts.
-  await Deno.mkdir(opts.tempDir, { recursive: true });
-  const eventPath = join(opts.tempDir, "event.json");
-  const payload = structuredClone(opts.event.payload) as Obj;
+/** What every job of one run shares: the options, the parsed workflow, its contexts and masks. */
+interface Run {
+  opts: RunnerOptions;
+  wf: Obj;
+  log: (line: string) => void;
+  secrets: Record<string, string>;
+  masks: Masks;
+  inputs: Record<string, Value>;
+  vars: Record<string, Value>;
+  github: Record<string, Value>;
+  repository: string;
+  eventPath: string;
+  /** The process environment the steps start from. */
+  base: Record<string, string>;
+  /** Finished jobs: result and outputs (the `needs` context). */
+  needsCtx: Record<string, { result: string; outputs: Record<string, string> }>;
+}
+
+/**
+ * The `inputs` of a workflow_dispatch event, checked against the workflow's declarations the way
+ * GitHub checks them (unknown input: 422; required, choice options, boolean), and written back into
+ * the event payload as text.
+ */
+function dispatchInputs(wf: Obj, payload: Obj, workflow: string): Record<string, Value> {
   const on = isObj(wf.on) ? wf.on : {};
   const inputs: Record<string, Value> = {};
-  if (opts.event.name === "workflow_dispatch") {
-    const defs = isObj(on.workflow_dispatch) && isObj(on.workflow_dispatch.inputs)
-      ? on.workflow_dispatch.inputs
-      : {};
-    const given = isObj(payload.inputs) ? payload.inputs : {};
-    const unexpected = Object.keys(given).filter((k) => !(k in defs));
-    if (unexpected.length) {
-      // What GitHub answers a workflow_dispatch with inputs the workflow does not declare (HTTP 422).
+  const defs = isObj(on.workflow_dispatch) && isObj(on.workflow_dispatch.inputs)
+    ? on.workflow_dispatch.inputs
+    : {};
+  const given = isObj(payload.inputs) ? payload.inputs : {};
+  const unexpected = Object.keys(given).filter((k) => !(k in defs));
+  if (unexpected.length) {
+    // What GitHub answers a workflow_dispatch with inputs the workflow does not declare (HTTP 422).
+    throw new WodError(
+      `Unexpected inputs provided: ${JSON.stringify(unexpected)} (${workflow} declares ${
+        JSON.stringify(Object.keys(defs))
+      })`,
+    );
+  }
+  for (const [name, def] of Object.entries(defs)) {
+    const d = isObj(def) ? def : {};
+    const raw = name in given ? given[name] : d.default;
+    if (raw === undefined && d.required === true) {
+      throw new WodError(`Input "${name}" of ${workflow} is required but the event does not give it`);
+    }
+    if (d.type === "choice" && raw !== undefined && !(d.options as unknown[] ?? []).includes(raw)) {
       throw new WodError(
-        `Unexpected inputs provided: ${JSON.stringify(unexpected)} (${opts.workflow} declares ${
-          JSON.stringify(Object.keys(defs))
-        })`,
+        `Input "${name}" is "${raw}", not one of its options ${JSON.stringify(d.options)}`,
       );
     }
-    for (const [name, def] of Object.entries(defs)) {
-      const d = isObj(def) ? def : {};
-      const raw = name in given ? given[name] : d.default;
-      if (raw === undefined && d.required === true) {
-        throw new WodError(`Input "${name}" of ${opts.workflow} is required but the event does not give it`);
-      }
-      if (d.type === "choice" && raw !== undefined && !(d.options as unknown[] ?? []).includes(raw)) {
-        throw new WodError(
-          `Input "${name}" is "${raw}", not one of its options ${JSON.stringify(d.options)}`,
-        );
-      }
-      inputs[name] = d.type === "boolean"
-        ? raw === true || raw === "true"
-        : raw === undefined
-        ? ""
-        : String(raw);
-    }
-    payload.inputs = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, toText(v)]));
+    inputs[name] = d.type === "boolean"
+      ? raw === true || raw === "true"
+      : raw === undefined
+      ? ""
+      : String(raw);
   }
-  await Deno.writeTextFile(eventPath, JSON.stringify(payload, null, 2));
+  payload.inputs = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, toText(v)]));
+  return inputs;
+}
+
+/** The `github` expression context of the run. */
+function githubContext(
+  opts: RunnerOptions,
+  wf: Obj,
+  payload: Obj,
+  eventPath: string,
+  token: string,
+): Record<string, Value> {
   const repository = opts.repository ?? "wod/wod";
   const pr = isObj(payload.pull_request) ? payload.pull_request : undefined;
-  const github: Record<string, Value> = {
+  return {
     event_name: opts.event.name,
     event: payload as Value,
     event_path: eventPath,
@@ -265,354 +293,487 @@ export async function runWorkflow(opts: RunnerOptions): Promise<RunResult> {
     workspace: opts.workspace,
     server_url: "https://github.com",
     api_url: opts.apiUrl ?? "https://api.github.com",
-    token: secrets.GITHUB_TOKEN,
+    token,
     job: "",
   };
-  const vars: Record<string, Value> = { ...opts.vars };
-  const base = opts.env ?? baseEnv();
-  const wfEnvRaw = isObj(wf.env) ? wf.env : {};
-  const topCtx = (): ExprContext => ({ contexts: { github, inputs, vars, env: {}, secrets } });
-  const runName = typeof wf["run-name"] === "string"
-    ? interpolate(wf["run-name"], topCtx())
-    : String(wf.name ?? "");
-  const concOf = (c: unknown, ctx: ExprContext) => {
-    if (c === undefined) return undefined;
-    if (typeof c === "string") return { group: toText(evaluateTemplate(c, ctx)), cancelInProgress: false };
-    if (!isObj(c)) return undefined;
-    const cip = c["cancel-in-progress"];
-    return {
-      group: toText(evaluateTemplate(String(c.group ?? ""), ctx)),
-      cancelInProgress: typeof cip === "string"
-        ? toText(evaluateTemplate(cip, ctx)) === "true"
-        : cip === true,
-    };
-  };
-  const result: RunResult = { runName, concurrency: concOf(wf.concurrency, topCtx()), jobs: [], leaks };
+}
 
+/** A `concurrency:` value (string or mapping) evaluated in `ctx`. */
+function concurrencyOf(
+  c: unknown,
+  ctx: ExprContext,
+): { group: string; cancelInProgress: boolean } | undefined {
+  if (c === undefined) return undefined;
+  if (typeof c === "string") return { group: toText(evaluateTemplate(c, ctx)), cancelInProgress: false };
+  if (!isObj(c)) return undefined;
+  const cip = c["cancel-in-progress"];
+  return {
+    group: toText(evaluateTemplate(String(c.group ?? ""), ctx)),
+    cancelInProgress: typeof cip === "string" ? toText(evaluateTemplate(cip, ctx)) === "true" : cip === true,
+  };
+}
+
+/** The `needs` expression context: each needed job's result and outputs ("skipped" when it did not run). */
+function needsContext(run: Run, needs: string[]): Record<string, Value> {
+  return Object.fromEntries(
+    needs.map((n) => [n, (run.needsCtx[n] ?? { result: "skipped", outputs: {} }) as unknown as Value]),
+  );
+}
+
+/** The event file, the run's contexts and its masks, from the options and the parsed workflow. */
+async function startRun(opts: RunnerOptions, wf: Obj): Promise<Run> {
+  const secrets: Record<string, string> = { GITHUB_TOKEN: "ghs_local_runner_token", ...opts.secrets };
+  const masks = new Masks();
+  for (const v of Object.values(secrets)) if (v) masks.add(v);
+  await Deno.mkdir(opts.tempDir, { recursive: true });
+  const eventPath = join(opts.tempDir, "event.json");
+  const payload = structuredClone(opts.event.payload) as Obj;
+  const inputs = opts.event.name === "workflow_dispatch" ? dispatchInputs(wf, payload, opts.workflow) : {};
+  await Deno.writeTextFile(eventPath, JSON.stringify(payload, null, 2));
+  const github = githubContext(opts, wf, payload, eventPath, secrets.GITHUB_TOKEN);
+  return {
+    opts,
+    wf,
+    log: opts.log ?? (() => {}),
+    secrets,
+    masks,
+    inputs,
+    vars: { ...opts.vars },
+    github,
+    repository: String(github.repository),
+    eventPath,
+    base: opts.env ?? baseEnv(),
+    needsCtx: {},
+  };
+}
+
+/** The matrix combinations of a job (one empty combination without a matrix). */
+function matrixCombos(jobId: string, job: Obj, ctx: ExprContext): Record<string, Value>[] {
+  const strategy = isObj(job.strategy) ? job.strategy : undefined;
+  if (!strategy || strategy.matrix === undefined) return [{}];
+  const m = typeof strategy.matrix === "string"
+    ? evaluateTemplate(strategy.matrix, ctx)
+    : strategy.matrix as Value;
+  if (!isObj(m)) throw new WodError(`Job "${jobId}": strategy.matrix is not a mapping`);
+  const lists: Record<string, Value[]> = {};
+  for (const [k, v] of Object.entries(m)) {
+    if (k === "include" || k === "exclude") {
+      throw new WodError(`Job "${jobId}": matrix ${k} is not supported by the local runner`);
+    }
+    const val = typeof v === "string" ? evaluateTemplate(v, ctx) : v as Value;
+    if (!Array.isArray(val)) {
+      throw new WodError(`Job "${jobId}": matrix.${k} is not a list (${JSON.stringify(val)})`);
+    }
+    lists[k] = val;
+  }
+  return cross(lists);
+}
+
+export async function runWorkflow(opts: RunnerOptions): Promise<RunResult> {
+  const wf = parseYamlText(await Deno.readTextFile(opts.workflow)) as Obj;
+  if (!isObj(wf) || !isObj(wf.jobs)) throw new WodError(`${opts.workflow} has no jobs: mapping`);
+  const run = await startRun(opts, wf);
+  const { github, inputs, vars, secrets, log } = run;
+  const topCtx: ExprContext = { contexts: { github, inputs, vars, env: {}, secrets } };
+  const runName = typeof wf["run-name"] === "string"
+    ? interpolate(wf["run-name"], topCtx)
+    : String(wf.name ?? "");
+  const result: RunResult = {
+    runName,
+    concurrency: concurrencyOf(wf.concurrency, topCtx),
+    jobs: [],
+    leaks: run.masks.leaks,
+  };
   const jobs = wf.jobs as Obj;
-  const needsCtx: Record<string, { result: string; outputs: Record<string, string> }> = {};
-  /** The `needs` expression context: each needed job's result and outputs ("skipped" when it did not run). */
-  const needsContext = (needs: string[]): Record<string, Value> =>
-    Object.fromEntries(
-      needs.map((n) => [n, (needsCtx[n] ?? { result: "skipped", outputs: {} }) as unknown as Value]),
-    );
   let jobSeq = 0;
   for (const jobId of topoOrder(jobs)) {
     const job = jobs[jobId] as Obj;
     const needs = jobNeeds(job);
-    const needsValue = needsContext(needs);
-    const depsOk = needs.every((n) => needsCtx[n]?.result === "success");
-    const depsFailed = needs.some((n) => needsCtx[n]?.result === "failure");
-    const jobCtx = (matrix: Record<string, Value>, env: Record<string, Value>): ExprContext => ({
+    const depsOk = needs.every((n) => run.needsCtx[n]?.result === "success");
+    const depsFailed = needs.some((n) => run.needsCtx[n]?.result === "failure");
+    const jobCtx: ExprContext = {
       contexts: {
         github: { ...github, job: jobId },
         inputs,
         vars,
         secrets,
-        needs: needsValue,
-        matrix,
-        env,
+        needs: needsContext(run, needs),
+        matrix: {},
+        env: {},
         runner: { os: "Linux", arch: "X64", temp: "", name: "local" },
       },
       status: depsFailed ? "failure" : "success",
-    });
-    const selected = !opts.jobs || opts.jobs.includes(jobId);
+    };
     const skipJob = (why: string) => {
       log(`[${jobId}] skipped: ${why}`);
-      needsCtx[jobId] = { result: "skipped", outputs: {} };
+      run.needsCtx[jobId] = { result: "skipped", outputs: {} };
       result.jobs.push({ id: jobId, result: "skipped", steps: [], outputs: {}, summary: "" });
     };
-    if (!selected) {
+    if (opts.jobs && !opts.jobs.includes(jobId)) {
       skipJob("not selected");
       continue;
     }
     const cond = job.if as string | boolean | undefined;
     const usesStatus = typeof cond === "string" && /\b(always|failure|cancelled)\s*\(/.test(cond);
-    if ((!depsOk && !usesStatus) || !evaluateCondition(cond, jobCtx({}, {}))) {
+    if ((!depsOk && !usesStatus) || !evaluateCondition(cond, jobCtx)) {
       skipJob(depsOk ? `if: ${cond}` : "a needed job did not succeed");
       continue;
     }
-    // Matrix.
-    let combos: Record<string, Value>[] = [{}];
-    const strategy = isObj(job.strategy) ? job.strategy : undefined;
-    if (strategy && strategy.matrix !== undefined) {
-      const m = typeof strategy.matrix === "string"
-        ? evaluateTemplate(strategy.matrix, jobCtx({}, {}))
-        : strategy.matrix as Value;
-      if (!isObj(m)) throw new WodError(`Job "${jobId}": strategy.matrix is not a mapping`);
-      const lists: Record<string, Value[]> = {};
-      for (const [k, v] of Object.entries(m)) {
-        if (k === "include" || k === "exclude") {
-          throw new WodError(`Job "${jobId}": matrix ${k} is not supported by the local runner`);
-        }
-        const val = typeof v === "string" ? evaluateTemplate(v, jobCtx({}, {})) : v as Value;
-        if (!Array.isArray(val)) {
-          throw new WodError(`Job "${jobId}": matrix.${k} is not a list (${JSON.stringify(val)})`);
-        }
-        lists[k] = val;
-      }
-      combos = cross(lists);
-    }
     const instances: JobResult[] = [];
-    for (const matrix of combos) {
-      const jr = await runJob(jobId, job, matrix, ++jobSeq);
+    for (const matrix of matrixCombos(jobId, job, jobCtx)) {
+      const jr = await runJob(run, jobId, job, matrix, ++jobSeq);
       instances.push(jr);
       result.jobs.push(jr);
     }
     const failed = instances.some((j) => j.result === "failure");
-    needsCtx[jobId] = {
+    run.needsCtx[jobId] = {
       result: instances.length === 0 ? "skipped" : failed ? "failure" : "success",
       outputs: Object.assign({}, ...instances.map((j) => j.outputs)),
     };
   }
   return result;
+}
 
-  async function runJob(
-    jobId: string,
-    job: Obj,
-    matrix: Record<string, Value>,
-    seq: number,
-  ): Promise<JobResult> {
-    const dir = join(opts.tempDir, `job-${seq}-${jobId}`);
-    const runnerTemp = join(dir, "temp");
-    await Deno.mkdir(runnerTemp, { recursive: true });
-    const needs = jobNeeds(job);
-    const needsValue = needsContext(needs);
-    const stepsCtx: Record<string, Value> = {};
-    const envAdded: Record<string, string> = {};
-    const pathAdded: string[] = [];
-    let status: "success" | "failure" = "success";
-    const ctx = (env: Record<string, Value>): ExprContext => ({
-      contexts: {
-        github: { ...github, job: jobId },
-        inputs,
-        vars,
-        secrets,
-        needs: needsValue,
-        matrix,
-        steps: stepsCtx,
-        env,
-        job: { status },
-        runner: { os: "Linux", arch: "X64", temp: runnerTemp, name: "local" },
-        strategy: { "fail-fast": false, "job-index": 0, "job-total": 1 },
-      },
-      status,
-    });
-    const evalEnv = (raw: unknown, into: Record<string, Value>) => {
-      if (!isObj(raw)) return into;
-      for (const [k, v] of Object.entries(raw)) into[k] = toText(evaluateTemplate(String(v), ctx(into)));
-      return into;
-    };
-    const wfEnv = evalEnv(wfEnvRaw, {});
-    const jobEnv = evalEnv(job.env, { ...wfEnv });
-    const environment = job.environment === undefined ? undefined : toText(evaluateTemplate(
-      String(isObj(job.environment) ? job.environment.name : job.environment),
-      ctx(jobEnv),
-    ));
-    const jr: JobResult = {
-      id: jobId,
-      matrix: Object.keys(matrix).length ? matrix : undefined,
-      result: "success",
-      environment,
-      concurrency: concOf(job.concurrency, ctx(jobEnv)),
-      steps: [],
-      outputs: {},
-      summary: "",
-    };
-    const label = `${jobId}${
+/** One job instance (one matrix combination) while its steps run. */
+interface Job {
+  run: Run;
+  id: string;
+  job: Obj;
+  matrix: Record<string, Value>;
+  /** The job's own directory (step scripts and command files) and its RUNNER_TEMP. */
+  dir: string;
+  runnerTemp: string;
+  /** The job and matrix, for log lines. */
+  label: string;
+  needs: Record<string, Value>;
+  stepsCtx: Record<string, Value>;
+  /** GITHUB_ENV and GITHUB_PATH additions of earlier steps. */
+  envAdded: Record<string, string>;
+  pathAdded: string[];
+  status: "success" | "failure";
+  /** `defaults.run` of the job, else of the workflow. */
+  defaults: Obj;
+}
+
+/** The expression context of a step (or of the job's own keys) with `env`. */
+function stepContext(j: Job, env: Record<string, Value>): ExprContext {
+  const { github, inputs, vars, secrets } = j.run;
+  return {
+    contexts: {
+      github: { ...github, job: j.id },
+      inputs,
+      vars,
+      secrets,
+      needs: j.needs,
+      matrix: j.matrix,
+      steps: j.stepsCtx,
+      env,
+      job: { status: j.status },
+      runner: { os: "Linux", arch: "X64", temp: j.runnerTemp, name: "local" },
+      strategy: { "fail-fast": false, "job-index": 0, "job-total": 1 },
+    },
+    status: j.status,
+  };
+}
+
+/** Evaluates an `env:` mapping into `into`, each value seeing the ones before it. */
+function evalEnv(j: Job, raw: unknown, into: Record<string, Value>): Record<string, Value> {
+  if (!isObj(raw)) return into;
+  for (const [k, v] of Object.entries(raw)) {
+    into[k] = toText(evaluateTemplate(String(v), stepContext(j, into)));
+  }
+  return into;
+}
+
+async function runJob(
+  run: Run,
+  jobId: string,
+  job: Obj,
+  matrix: Record<string, Value>,
+  seq: number,
+): Promise<JobResult> {
+  const { wf, opts } = run;
+  const dir = join(opts.tempDir, `job-${seq}-${jobId}`);
+  const runnerTemp = join(dir, "temp");
+  await Deno.mkdir(runnerTemp, { recursive: true });
+  const j: Job = {
+    run,
+    id: jobId,
+    job,
+    matrix,
+    dir,
+    runnerTemp,
+    label: `${jobId}${
       Object.keys(matrix).length ? ` (${Object.values(matrix).map(toText).join(", ")})` : ""
-    }`;
-    const steps = Array.isArray(job.steps) ? job.steps as Obj[] : [];
-    const defaults = (isObj(job.defaults) && isObj(job.defaults.run) ? job.defaults.run : undefined) ??
-      (isObj(wf.defaults) && isObj(wf.defaults.run) ? wf.defaults.run : {});
-    for (let i = 0; i < steps.length; i++) {
-      const step = steps[i];
-      const env = evalEnv(step.env, { ...jobEnv, ...envAdded });
-      const info: StepInfo = {
-        index: i,
-        id: typeof step.id === "string" ? step.id : undefined,
-        name: typeof step.name === "string"
-          ? interpolate(step.name, ctx(env))
-          : typeof step.uses === "string"
-          ? `Run ${step.uses.split("@")[0]}`
-          : `Run ${String(step.run ?? "").split("\n")[0]}`,
-        run: typeof step.run === "string" ? step.run : undefined,
-        uses: typeof step.uses === "string" ? step.uses : undefined,
-      };
-      const sr: StepResult = {
-        ...info,
-        outcome: "skipped",
-        conclusion: "skipped",
-        outputs: {},
-        log: "",
-        annotations: [],
-        seconds: 0,
-      };
-      jr.steps.push(sr);
-      const record = () => {
-        if (info.id) {
-          stepsCtx[info.id] = { outcome: sr.outcome, conclusion: sr.conclusion, outputs: sr.outputs };
-        }
-      };
-      if (!evaluateCondition(step.if as string | boolean | undefined, ctx(env))) {
-        sr.skipReason = `if: ${step.if ?? "success()"} is false`;
-        log(`[${label}] skip "${info.name}": ${sr.skipReason}`);
-        record();
-        continue;
-      }
-      const reason = opts.skip?.(jobId, info);
-      if (reason) {
-        sr.skipReason = reason;
-        log(`[${label}] skip "${info.name}": ${reason}`);
-        record();
-        continue;
-      }
-      if (info.uses) {
-        if (/^actions\/checkout@/.test(info.uses)) {
-          sr.outcome = sr.conclusion = "success";
-          sr.log = `checkout simulated: ${opts.workspace} is the checkout`;
-        } else {
-          sr.skipReason = `action ${info.uses} is not run by the local runner`;
-        }
-        log(`[${label}] ${info.name}: ${sr.log || sr.skipReason}`);
-        record();
-        continue;
-      }
-      const started = performance.now();
-      const files = {
-        GITHUB_OUTPUT: join(dir, `output-${i}`),
-        GITHUB_ENV: join(dir, `env-${i}`),
-        GITHUB_PATH: join(dir, `path-${i}`),
-        GITHUB_STEP_SUMMARY: join(dir, `summary-${i}`),
-      };
-      for (const f of Object.values(files)) await Deno.writeTextFile(f, "");
-      const script = join(dir, `step-${i}.sh`);
-      await Deno.writeTextFile(script, interpolate(info.run ?? "", ctx(env)));
-      const shell = String(step.shell ?? defaults.shell ?? "bash");
-      const argv = shell === "bash"
-        ? ["bash", "--noprofile", "--norc", "-eo", "pipefail", script]
-        : shell === "sh"
-        ? ["sh", "-e", script]
-        : shell.includes("{0}")
-        ? shell.split(/\s+/).map((a) => a.replace("{0}", script))
-        : (() => {
-          throw new WodError(`Step "${info.name}" of job "${jobId}": shell "${shell}" is not supported`);
-        })();
-      const procEnv: Record<string, string> = {
-        ...base,
-        ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, toText(v)])),
-        ...envAdded,
-        CI: "true",
-        GITHUB_ACTIONS: "true",
-        GITHUB_WORKFLOW: String(github.workflow),
-        GITHUB_RUN_ID: "1",
-        GITHUB_RUN_NUMBER: "1",
-        GITHUB_RUN_ATTEMPT: "1",
-        GITHUB_JOB: jobId,
-        GITHUB_ACTION: info.id ?? `__run_${i}`,
-        GITHUB_ACTOR: String(github.actor),
-        GITHUB_REPOSITORY: repository,
-        GITHUB_REPOSITORY_OWNER: String(github.repository_owner),
-        GITHUB_EVENT_NAME: opts.event.name,
-        GITHUB_EVENT_PATH: eventPath,
-        GITHUB_WORKSPACE: opts.workspace,
-        GITHUB_SHA: String(github.sha),
-        GITHUB_REF: String(github.ref),
-        GITHUB_BASE_REF: String(github.base_ref),
-        GITHUB_HEAD_REF: String(github.head_ref),
-        GITHUB_SERVER_URL: String(github.server_url),
-        GITHUB_API_URL: String(github.api_url),
-        RUNNER_OS: "Linux",
-        RUNNER_TEMP: runnerTemp,
-        ...files,
-      };
-      procEnv.PATH = [...pathAdded.slice().reverse(), procEnv.PATH ?? base.PATH ?? "/usr/bin:/bin"].join(":");
-      const wd = typeof step["working-directory"] === "string"
-        ? join(opts.workspace, interpolate(step["working-directory"], ctx(env)))
-        : typeof defaults["working-directory"] === "string"
-        ? join(opts.workspace, String(defaults["working-directory"]))
-        : opts.workspace;
-      log(`[${label}] run "${info.name}"`);
-      const child = new Deno.Command(argv[0], {
-        args: argv.slice(1),
-        cwd: wd,
-        env: procEnv,
-        clearEnv: true,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const timeoutMin = Number(step["timeout-minutes"] ?? 0);
-      const timer = timeoutMin > 0
-        ? setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch { /* already gone */ }
-        }, timeoutMin * 60_000)
-        : undefined;
-      const out = await child.output();
-      if (timer !== undefined) clearTimeout(timer);
-      const stdout = new TextDecoder().decode(out.stdout);
-      const stderr = new TextDecoder().decode(out.stderr);
-      const shown: string[] = [];
-      for (const line of stdout.split("\n")) {
-        const c = parseCommand(line);
-        if (c?.cmd === "add-mask") {
-          addMask(c.value);
-          shown.push("::add-mask::***");
-          continue;
-        }
-        if (c && (c.cmd === "error" || c.cmd === "warning" || c.cmd === "notice")) {
-          sr.annotations.push({ level: c.cmd, message: mask(c.value), props: c.props });
-        }
-        shown.push(line);
-      }
-      sr.code = out.code;
-      sr.log = mask(shown.join("\n").trimEnd() + (stderr.trim() ? `\n${stderr.trimEnd()}` : ""));
-      sr.outcome = out.code === 0 ? "success" : "failure";
-      // Step files.
+    }`,
+    needs: needsContext(run, jobNeeds(job)),
+    stepsCtx: {},
+    envAdded: {},
+    pathAdded: [],
+    status: "success",
+    defaults: (isObj(job.defaults) && isObj(job.defaults.run) ? job.defaults.run : undefined) ??
+      (isObj(wf.defaults) && isObj(wf.defaults.run) ? wf.defaults.run : {}),
+  };
+  const wfEnv = evalEnv(j, isObj(wf.env) ? wf.env : {}, {});
+  const jobEnv = evalEnv(j, job.env, { ...wfEnv });
+  const environment = job.environment === undefined ? undefined : toText(evaluateTemplate(
+    String(isObj(job.environment) ? job.environment.name : job.environment),
+    stepContext(j, jobEnv),
+  ));
+  const jr: JobResult = {
+    id: jobId,
+    matrix: Object.keys(matrix).length ? matrix : undefined,
+    result: "success",
+    environment,
+    concurrency: concurrencyOf(job.concurrency, stepContext(j, jobEnv)),
+    steps: [],
+    outputs: {},
+    summary: "",
+  };
+  const steps = Array.isArray(job.steps) ? job.steps as Obj[] : [];
+  for (let i = 0; i < steps.length; i++) {
+    const sr = await runStep(j, jr, steps[i], i, evalEnv(j, steps[i].env, { ...jobEnv, ...j.envAdded }));
+    if (sr.id) j.stepsCtx[sr.id] = { outcome: sr.outcome, conclusion: sr.conclusion, outputs: sr.outputs };
+  }
+  jr.result = j.status;
+  if (isObj(job.outputs)) {
+    for (const [k, v] of Object.entries(job.outputs)) {
+      jr.outputs[k] = toText(evaluateTemplate(String(v), stepContext(j, jobEnv)));
+    }
+  }
+  return jr;
+}
+
+/** Runs (or skips) step `i` of the job; adds its result to `jr` and its summary to the job's. */
+async function runStep(
+  j: Job,
+  jr: JobResult,
+  step: Obj,
+  i: number,
+  env: Record<string, Value>,
+): Promise<StepResult> {
+  const { opts, log } = j.run;
+  const info: StepInfo = {
+    index: i,
+    id: typeof step.id === "string" ? step.id : undefined,
+    name: typeof step.name === "string"
+      ? interpolate(step.name, stepContext(j, env))
+      : typeof step.uses === "string"
+      ? `Run ${step.uses.split("@")[0]}`
+      : `Run ${String(step.run ?? "").split("\n")[0]}`,
+    run: typeof step.run === "string" ? step.run : undefined,
+    uses: typeof step.uses === "string" ? step.uses : undefined,
+  };
+  const sr: StepResult = {
+    ...info,
+    outcome: "skipped",
+    conclusion: "skipped",
+    outputs: {},
+    log: "",
+    annotations: [],
+    seconds: 0,
+  };
+  jr.steps.push(sr);
+  if (!evaluateCondition(step.if as string | boolean | undefined, stepContext(j, env))) {
+    sr.skipReason = `if: ${step.if ?? "success()"} is false`;
+    log(`[${j.label}] skip "${info.name}": ${sr.skipReason}`);
+    return sr;
+  }
+  const reason = opts.skip?.(j.id, info);
+  if (reason) {
+    sr.skipReason = reason;
+    log(`[${j.label}] skip "${info.name}": ${reason}`);
+    return sr;
+  }
+  if (info.uses) {
+    if (/^actions\/checkout@/.test(info.uses)) {
+      sr.outcome = sr.conclusion = "success";
+      sr.log = `checkout simulated: ${opts.workspace} is the checkout`;
+    } else {
+      sr.skipReason = `action ${info.uses} is not run by the local runner`;
+    }
+    log(`[${j.label}] ${info.name}: ${sr.log || sr.skipReason}`);
+    return sr;
+  }
+  const started = performance.now();
+  const files = {
+    GITHUB_OUTPUT: join(j.dir, `output-${i}`),
+    GITHUB_ENV: join(j.dir, `env-${i}`),
+    GITHUB_PATH: join(j.dir, `path-${i}`),
+    GITHUB_STEP_SUMMARY: join(j.dir, `summary-${i}`),
+  };
+  for (const f of Object.values(files)) await Deno.writeTextFile(f, "");
+  const script = join(j.dir, `step-${i}.sh`);
+  await Deno.writeTextFile(script, interpolate(info.run ?? "", stepContext(j, env)));
+  const shell = String(step.shell ?? j.defaults.shell ?? "bash");
+  const argv = shell === "bash"
+    ? ["bash", "--noprofile", "--norc", "-eo", "pipefail", script]
+    : shell === "sh"
+    ? ["sh", "-e", script]
+    : shell.includes("{0}")
+    ? shell.split(/\s+/).map((a) => a.replace("{0}", script))
+    : (() => {
+      throw new WodError(`Step "${info.name}" of job "${j.id}": shell "${shell}" is not supported`);
+    })();
+  const wd = typeof step["working-directory"] === "string"
+    ? join(opts.workspace, interpolate(step["working-directory"], stepContext(j, env)))
+    : typeof j.defaults["working-directory"] === "string"
+    ? join(opts.workspace, String(j.defaults["working-directory"]))
+    : opts.workspace;
+  log(`[${j.label}] run "${info.name}"`);
+  const out = await spawnStep(
+    argv,
+    wd,
+    stepProcessEnv(j, info, env, files),
+    Number(step["timeout-minutes"] ?? 0),
+  );
+  sr.code = out.code;
+  sr.log = readWorkflowCommands(j.run.masks, sr, out.stdout, out.stderr);
+  sr.outcome = out.code === 0 ? "success" : "failure";
+  await readStepFiles(j, info, sr, files);
+  const summary = await readText(files.GITHUB_STEP_SUMMARY);
+  j.run.masks.checkLeak(summary, `summary of step "${info.name}"`);
+  for (const [k, v] of Object.entries(sr.outputs)) {
+    j.run.masks.checkLeak(v, `output ${k} of step "${info.name}"`);
+  }
+  if (summary) jr.summary += j.run.masks.mask(summary.endsWith("\n") ? summary : summary + "\n");
+  sr.conclusion = sr.outcome === "failure" && step["continue-on-error"] === true ? "success" : sr.outcome;
+  if (sr.conclusion === "failure") j.status = "failure";
+  sr.seconds = Math.round((performance.now() - started) / 100) / 10;
+  log(`[${j.label}] ${sr.outcome} "${info.name}" (exit ${out.code}, ${sr.seconds} s)`);
+  if (sr.outcome === "failure") log(sr.log.split("\n").slice(-15).map((l) => `    ${l}`).join("\n"));
+  return sr;
+}
+
+/** The environment a `run:` step's process gets: the base, the step's env:, GITHUB_* and the command files. */
+function stepProcessEnv(
+  j: Job,
+  info: StepInfo,
+  env: Record<string, Value>,
+  files: Record<string, string>,
+): Record<string, string> {
+  const { github, opts, base } = j.run;
+  const procEnv: Record<string, string> = {
+    ...base,
+    ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, toText(v)])),
+    ...j.envAdded,
+    CI: "true",
+    GITHUB_ACTIONS: "true",
+    GITHUB_WORKFLOW: String(github.workflow),
+    GITHUB_RUN_ID: "1",
+    GITHUB_RUN_NUMBER: "1",
+    GITHUB_RUN_ATTEMPT: "1",
+    GITHUB_JOB: j.id,
+    GITHUB_ACTION: info.id ?? `__run_${info.index}`,
+    GITHUB_ACTOR: String(github.actor),
+    GITHUB_REPOSITORY: j.run.repository,
+    GITHUB_REPOSITORY_OWNER: String(github.repository_owner),
+    GITHUB_EVENT_NAME: opts.event.name,
+    GITHUB_EVENT_PATH: j.run.eventPath,
+    GITHUB_WORKSPACE: opts.workspace,
+    GITHUB_SHA: String(github.sha),
+    GITHUB_REF: String(github.ref),
+    GITHUB_BASE_REF: String(github.base_ref),
+    GITHUB_HEAD_REF: String(github.head_ref),
+    GITHUB_SERVER_URL: String(github.server_url),
+    GITHUB_API_URL: String(github.api_url),
+    RUNNER_OS: "Linux",
+    RUNNER_TEMP: j.runnerTemp,
+    ...files,
+  };
+  procEnv.PATH = [...j.pathAdded.slice().reverse(), procEnv.PATH ?? base.PATH ?? "/usr/bin:/bin"].join(":");
+  return procEnv;
+}
+
+/** Runs one step's script with exactly `env`, killed after `timeoutMin` minutes (0: no limit). */
+async function spawnStep(
+  argv: string[],
+  cwd: string,
+  env: Record<string, string>,
+  timeoutMin: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = timeoutMin > 0
+    ? setTimeout(() => {
       try {
-        sr.outputs = parseCommandFile(await readText(files.GITHUB_OUTPUT), `GITHUB_OUTPUT of "${info.name}"`);
-        const newEnv = parseCommandFile(await readText(files.GITHUB_ENV), `GITHUB_ENV of "${info.name}"`);
-        for (const [k, v] of [...Object.entries(sr.outputs), ...Object.entries(newEnv)]) {
-          if (SECRET_NAME.test(k) && !/_(FILE|PATH|DIR|URL)$/i.test(k) && v.trim() !== "" && !masks.has(v)) {
-            sr.outcome = "failure";
-            sr.annotations.push({
-              level: "error",
-              message: `Step "${info.name}" wrote "${k}" without ::add-mask:: first (rule: mask-secrets)`,
-              props: {},
-            });
-          }
-        }
-        Object.assign(envAdded, newEnv);
-        for (const p of (await readText(files.GITHUB_PATH)).split("\n")) {
-          if (p.trim()) pathAdded.push(p.trim());
-        }
-      } catch (err) {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }, timeoutMin * 60_000)
+    : undefined;
+  const out = await child.output();
+  if (timer !== undefined) clearTimeout(timer);
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/**
+ * The step's log as shown: `::add-mask::` values join the masks (and are hidden), `::error::`,
+ * `::warning::` and `::notice::` become annotations, every masked value becomes `***`.
+ */
+function readWorkflowCommands(masks: Masks, sr: StepResult, stdout: string, stderr: string): string {
+  const shown: string[] = [];
+  for (const line of stdout.split("\n")) {
+    const c = parseCommand(line);
+    if (c?.cmd === "add-mask") {
+      masks.add(c.value);
+      shown.push("::add-mask::***");
+      continue;
+    }
+    if (c && (c.cmd === "error" || c.cmd === "warning" || c.cmd === "notice")) {
+      sr.annotations.push({ level: c.cmd, message: masks.mask(c.value), props: c.props });
+    }
+    shown.push(line);
+  }
+  return masks.mask(shown.join("\n").trimEnd() + (stderr.trim() ? `\n${stderr.trimEnd()}` : ""));
+}
+
+/**
+ * The step's command files: GITHUB_OUTPUT (its outputs), GITHUB_ENV and GITHUB_PATH (for the next
+ * steps). A secret-looking output or env value that was not masked first fails the step (rule
+ * mask-secrets), as does a malformed file.
+ */
+async function readStepFiles(
+  j: Job,
+  info: StepInfo,
+  sr: StepResult,
+  files: Record<string, string>,
+): Promise<void> {
+  try {
+    sr.outputs = parseCommandFile(await readText(files.GITHUB_OUTPUT), `GITHUB_OUTPUT of "${info.name}"`);
+    const newEnv = parseCommandFile(await readText(files.GITHUB_ENV), `GITHUB_ENV of "${info.name}"`);
+    for (const [k, v] of [...Object.entries(sr.outputs), ...Object.entries(newEnv)]) {
+      if (
+        SECRET_NAME.test(k) && !/_(FILE|PATH|DIR|URL)$/i.test(k) && v.trim() !== "" && !j.run.masks.has(v)
+      ) {
         sr.outcome = "failure";
         sr.annotations.push({
           level: "error",
-          message: String(err instanceof Error ? err.message : err),
+          message: `Step "${info.name}" wrote "${k}" without ::add-mask:: first (rule: mask-secrets)`,
           props: {},
         });
       }
-      const summary = await readText(files.GITHUB_STEP_SUMMARY);
-      checkLeak(summary, `summary of step "${info.name}"`);
-      for (const [k, v] of Object.entries(sr.outputs)) checkLeak(v, `output ${k} of step "${info.name}"`);
-      if (summary) jr.summary += mask(summary.endsWith("\n") ? summary : summary + "\n");
-      sr.conclusion = sr.outcome === "failure" && step["continue-on-error"] === true ? "success" : sr.outcome;
-      if (sr.conclusion === "failure") status = "failure";
-      sr.seconds = Math.round((performance.now() - started) / 100) / 10;
-      log(`[${label}] ${sr.outcome} "${info.name}" (exit ${out.code}, ${sr.seconds} s)`);
-      if (sr.outcome === "failure") log(sr.log.split("\n").slice(-15).map((l) => `    ${l}`).join("\n"));
-      record();
     }
-    jr.result = status;
-    if (isObj(job.outputs)) {
-      for (const [k, v] of Object.entries(job.outputs)) {
-        jr.outputs[k] = toText(evaluateTemplate(String(v), ctx(jobEnv)));
-      }
+    Object.assign(j.envAdded, newEnv);
+    for (const p of (await readText(files.GITHUB_PATH)).split("\n")) {
+      if (p.trim()) j.pathAdded.push(p.trim());
     }
-    return jr;
+  } catch (err) {
+    sr.outcome = "failure";
+    sr.annotations.push({
+      level: "error",
+      message: String(err instanceof Error ? err.message : err),
+      props: {},
+    });
   }
 }

@@ -41,7 +41,7 @@ async function withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
 
 /**
  * A temp git copy of the repo in `dir`/ws where WKSHP-Shell101 uses seats 60-69 in
- * environments/local.yaml (this area's seats on the shared sandbox, notes/INTERFACES.md), committed.
+ * environments/local.yaml (this area's seats on the shared sandbox, docs/testbed.md), committed.
  */
 async function seats60to69Workspace(dir: string, message: string): Promise<{ ws: string; sha: string }> {
   const ws = join(dir, "ws");

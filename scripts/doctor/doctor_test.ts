@@ -86,7 +86,9 @@ Deno.test("every package .ci/apt-packages.txt installs is the fix of a doctor ch
   ];
   const uncovered = pkgs.filter((p) =>
     !fixes.some((f) =>
-      new RegExp(String.raw`apt-get install (?:[\w.+-]+ )*${p.replace(/[+.]/g, "\\$&")}\b`).test(f.fix)
+      new RegExp(String.raw`apt-get install (?:[\w.+-]+ )*${p.replace(/[+.]/g, "\\$&")}(?=$|[\s),;])`).test(
+        f.fix,
+      )
     )
   );
   assertEquals(uncovered, [], "add a check to REQUIREMENTS in scripts/doctor/checks.ts for these packages");

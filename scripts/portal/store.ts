@@ -303,6 +303,11 @@ export class PortalStore {
     return (await this.db.run(`UPDATE registrations SET ${sets.join(", ")} WHERE ${where}`, params)) > 0;
   }
 
+  /** A new status link (the old one stops working). */
+  async setTokenHash(id: number, tokenHash: string): Promise<void> {
+    await this.db.run("UPDATE registrations SET token_hash = ? WHERE id = ?", [tokenHash, id]);
+  }
+
   async setCompletion(id: number, completion: number, now: string): Promise<void> {
     await this.db.run("UPDATE registrations SET completion = ?, updated = ? WHERE id = ?", [
       completion,

@@ -222,7 +222,7 @@ Deno.test({
       const r = await register(c, person(1));
       const token = /\/status\/([^?]+)/.exec(r.res.headers.get("location")!)![1];
       const [reg] = await bed.store.list();
-      const dbId = reg.seat + (reg.backend === "b2" ? 1000 : 0);
+      const dbId = reg.seat + (reg.backend === "b2" ? 10000 : 0);
       // Login: wrong password refused; an expired or forged token refused.
       const bad = await fetch(`${bed.portal.url}/login`, {
         method: "POST",
@@ -390,7 +390,7 @@ async function concurrent(bed: Bed) {
   for (const s of [1, 2, 3, 4, 5]) {
     bed.recorded.push({ backend: "b1", seat: s, status: "active", orders: ["o"] });
   }
-  for (const s of [101, 102, 103, 104, 105]) {
+  for (const s of [1001, 1002, 1003, 1004, 1005]) {
     bed.recorded.push({ backend: "b2", seat: s, status: "active", orders: ["o"] });
   }
   await bed.portal.portal.refreshRecorded();

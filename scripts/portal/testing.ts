@@ -52,17 +52,17 @@ backends:
     host: 127.0.0.1
     fqdn: b1.test
     hub_url: http://127.0.0.1:1
-    students: [1, 200]
+    students: [1, 2000]
     ranges:
       WKSHP-Test: [1, ${n}]
   - name: b2
     host: 127.0.0.1
     fqdn: b2.test
     hub_url: http://127.0.0.1:2
-    students: [1, 200]
-    base_stdid: 1000
+    students: [1, 2000]
+    base_stdid: 10000
     ranges:
-      WKSHP-Test: [101, ${100 + n}]
+      WKSHP-Test: [1001, ${1000 + n}]
 orders:
   listen: 127.0.0.1:10025
   senders: [portal@front.test]

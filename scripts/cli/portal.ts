@@ -25,6 +25,7 @@ Options:
   --env ENV            environment (environments/ENV.yaml)
   --listen HOST:PORT   HTTP address (default: portal.listen, else 127.0.0.1:8088)
   --private DIR        private overlay checkout
+  --data-dir DIR       SQLite database and signing secret (default: portal.data_dir, else .wod/portal/ENV)
   --hash-password      print the scrypt hash of the password given on stdin, for admin_password_hash_env
 `;
 
@@ -39,6 +40,7 @@ export async function run(args: string[]): Promise<number> {
     env: { type: "string" },
     listen: { type: "string" },
     private: { type: "string" },
+    "data-dir": { type: "string" },
     "hash-password": { type: "boolean" },
   });
   if (values["hash-password"]) {

@@ -80,6 +80,7 @@ const MAX_FORM_BYTES = 16 * 1024;
 const NAME_RE = /^[^\p{Cc}<>]{1,100}$/u;
 const SESSION_COOKIE = "wod_admin";
 const SESSION_HOURS = 8;
+const CATALOG_TTL_MS = 1_000;
 
 function html(body: string, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(body, { status, headers: { "content-type": "text/html; charset=utf-8", ...headers } });
@@ -159,6 +160,7 @@ export class Portal {
     try {
       const seats = await this.o.recordedSeats();
       this.recorded = new Map(seats.map((s) => [`${s.backend}/${s.seat}`, s]));
+      this.staleCatalog();
       this.recordedAt = Date.now();
     } catch (err) {
       this.log("state-read-failed", { message: (err as Error).message.split("\n")[0] });
@@ -299,7 +301,23 @@ export class Portal {
     return this.o.cfg.workshops.get(workshop)?.value.capacity ?? Number.MAX_SAFE_INTEGER;
   }
 
+  private catalogCache?: { at: number; items: CatalogItem[] };
+
+  /** The catalog, computed at most once a second (the seat counts may lag by that much). */
   async catalog(): Promise<CatalogItem[]> {
+    const now = Date.now();
+    if (this.catalogCache && now - this.catalogCache.at < CATALOG_TTL_MS) return this.catalogCache.items;
+    const items = await this.computeCatalog();
+    this.catalogCache = { at: now, items };
+    return items;
+  }
+
+  /** Drops the cached catalog (after a seat came back). */
+  private staleCatalog(): void {
+    this.catalogCache = undefined;
+  }
+
+  private async computeCatalog(): Promise<CatalogItem[]> {
     const held = new Set([...this.recordedHeld(), ...await this.o.store.heldSeats()]);
     const out: CatalogItem[] = [];
     for (const w of [...this.o.cfg.workshops.values()].sort((a, b) => a.id < b.id ? -1 : 1)) {
@@ -315,6 +333,20 @@ export class Portal {
       });
     }
     return out;
+  }
+
+  /** The catalog entry of an open workshop without its seat count (the registration path). */
+  private item(id: string): CatalogItem | undefined {
+    const w = this.o.cfg.workshops.get(id);
+    if (!w || !(w.value.active ?? true) || this.ranges(id).length === 0) return undefined;
+    return {
+      id,
+      title: w.value.title,
+      description: w.value.description,
+      duration: w.value.duration,
+      category: w.value.category ?? [],
+      free: -1,
+    };
   }
 
   // ---------- HTTP ----------
@@ -422,7 +454,7 @@ export class Portal {
       );
     }
     const workshop = f.get("workshop") ?? "";
-    const item = (await this.catalog()).find((w) => w.id === workshop);
+    const item = this.item(workshop);
     if (!item) {
       return html(messagePage("No such workshop", "This workshop does not exist or is closed."), 404);
     }
@@ -433,10 +465,16 @@ export class Portal {
       company: (f.get("company") ?? "").trim(),
       consent: f.get("consent") === "yes",
     };
-    const page = (status: number, errors: FormErrors, headers: Record<string, string> = {}) =>
+    const page = async (status: number, errors: FormErrors, headers: Record<string, string> = {}) =>
       this.withCookie(
         html(
-          workshopPage(item, { csrf: c.token, values, errors, termsUrl: this.o.termsUrl, brand: this.brand }),
+          workshopPage((await this.catalog()).find((w) => w.id === workshop) ?? { ...item, free: 0 }, {
+            csrf: c.token,
+            values,
+            errors,
+            termsUrl: this.o.termsUrl,
+            brand: this.brand,
+          }),
           status,
           headers,
         ),
@@ -450,7 +488,7 @@ export class Portal {
       )
     ) {
       this.log("refused", { reason: "csrf", workshop });
-      return page(403, {
+      return await page(403, {
         form:
           "This form has expired or did not come from this site (security token missing or wrong). Check your entries and send it again.",
       });
@@ -458,7 +496,7 @@ export class Portal {
     const addr = this.address(req, info);
     if (!this.byAddress.hit(`a:${addr}`)) {
       this.log("refused", { reason: "rate-address", workshop });
-      return page(429, {
+      return await page(429, {
         form: `Too many registrations from your network: try again in ${
           Math.ceil(this.byAddress.retryAfter(`a:${addr}`) / 60)
         } minutes.`,
@@ -466,7 +504,7 @@ export class Portal {
     }
     if ((f.get("website") ?? "") !== "") {
       this.log("refused", { reason: "honeypot", workshop });
-      return page(400, {
+      return await page(400, {
         form:
           "The registration was refused as automated. If you are a person, reload the page and try again.",
       });
@@ -494,11 +532,11 @@ export class Portal {
     }
     if (Object.keys(errors).length) {
       this.log("refused", { reason: "invalid", fields: Object.keys(errors), workshop });
-      return page(400, errors);
+      return await page(400, errors);
     }
     if (!this.byEmail.hit(`e:${values.email!.toLowerCase()}`)) {
       this.log("refused", { reason: "rate-email", workshop });
-      return page(429, { form: "Too many registrations for this email address: try again later." });
+      return await page(429, { form: "Too many registrations for this email address: try again later." });
     }
     const token = randomToken(32);
     const now = this.now().toISOString();
@@ -518,12 +556,14 @@ export class Portal {
     if (!r.ok) {
       this.log("refused", { reason: r.reason, workshop });
       if (r.reason === "duplicate") {
-        return page(409, {
+        return await page(409, {
           email:
             "This email address is already registered for this workshop: use the status link in your welcome email.",
         });
       }
-      return page(409, { form: "This workshop is full right now: every seat is taken. Try again later." });
+      return await page(409, {
+        form: "This workshop is full right now: every seat is taken. Try again later.",
+      });
     }
     this.statusTokens.set(r.registration.id, token);
     this.log("registered", {
@@ -709,6 +749,7 @@ export class Portal {
       // CLEANUP reported: the seat is free again for the portal (recorded state frees it on apply).
       if (await this.o.store.setStatus(reg.id, "ended", now, { from: ["preparing", "ready", "ending"] })) {
         this.log("ended", { registration: reg.id });
+        this.staleCatalog();
         this.track(this.refreshRecorded());
       }
     }

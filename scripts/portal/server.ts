@@ -17,6 +17,8 @@ export interface StartOptions {
   cfg: Config;
   env: string;
   privateDir?: string;
+  /** Overrides portal.data_dir. */
+  dataDir?: string;
   host?: string;
   port?: number;
   getenv?: (k: string) => string | undefined;
@@ -80,6 +82,7 @@ export async function openConfiguredStore(
   cfg: Config,
   env: string,
   getenv: (k: string) => string | undefined = (k) => Deno.env.get(k),
+  dataDir?: string,
 ): Promise<PortalStore> {
   const e = cfg.environments.get(env)!;
   const p = e.value.portal ?? {};
@@ -97,7 +100,7 @@ export async function openConfiguredStore(
   }
   return await openPortalStore({
     kind: "sqlite",
-    file: join(portalDataDir(root, env, p.data_dir), "portal.sqlite"),
+    file: join(portalDataDir(root, env, dataDir ?? p.data_dir), "portal.sqlite"),
   });
 }
 
@@ -116,7 +119,7 @@ export async function startPortal(o: StartOptions): Promise<RunningPortal> {
       `The portal sends emails: add a mail section (smtp_host, smtp_port, from) to ${entry.file}`,
     );
   }
-  const dataDir = portalDataDir(o.root, o.env, p.data_dir);
+  const dataDir = portalDataDir(o.root, o.env, o.dataDir ?? p.data_dir);
   const secret = await secretOf(dataDir, p.secret_env, getenv);
   const format = p.order_format ?? "signed";
   const hmacKey = env.orders?.hmac_secret_env ? getenv(env.orders.hmac_secret_env) : undefined;
@@ -139,7 +142,7 @@ export async function startPortal(o: StartOptions): Promise<RunningPortal> {
     }
     admin = { username: p.admin_user ?? "admin", passwordHash: h };
   }
-  const store = o.store ?? await openConfiguredStore(o.root, o.cfg, o.env, getenv);
+  const store = o.store ?? await openConfiguredStore(o.root, o.cfg, o.env, getenv, o.dataDir);
   const orders = o.orders ?? orderSender(env, { format, hmacKey, sender: p.order_sender });
   const mail = o.mailer ?? mailer(env.mail);
   const recordedSeats = o.recordedSeats ?? (async () => {

@@ -71,6 +71,11 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   const listen = hostPort(values.listen ?? env.value.portal?.listen ?? "127.0.0.1:8088");
+  const done = Promise.withResolvers<void>();
+  const stop = () => done.resolve();
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  // Signals are handled before the server answers, so a stop during start-up is graceful too.
   const { startPortal } = await import("../portal/server.ts");
   const running = await startPortal({
     root,
@@ -79,12 +84,9 @@ export async function run(args: string[]): Promise<number> {
     privateDir,
     host: listen.host,
     port: listen.port,
+    dataDir: values["data-dir"] as string | undefined,
   });
   console.log(JSON.stringify({ event: "listening", url: running.url, store: running.store.kind }));
-  const done = Promise.withResolvers<void>();
-  const stop = () => done.resolve();
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGINT", stop);
   await done.promise;
   Deno.removeSignalListener("SIGTERM", stop);
   Deno.removeSignalListener("SIGINT", stop);

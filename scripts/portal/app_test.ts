@@ -232,7 +232,7 @@ Deno.test({
       const token = /\/status\/([^?]+)/.exec(r.res.headers.get("location")!)![1];
       const [reg] = await bed.store.list();
       const dbId = reg.seat + (reg.backend === "b2" ? 10000 : 0);
-      // Login: wrong password refused; an expired or forged token refused.
+      // Login: wrong password refused; a forged or missing token refused (expiry: security_test.ts).
       const bad = await fetch(`${bed.portal.url}/login`, {
         method: "POST",
         body: JSON.stringify({ username: API_USER, password: "wrong" }),
@@ -240,8 +240,16 @@ Deno.test({
       assertEquals(bad.status, 401);
       await bad.body?.cancel();
       const tok = await apiToken(bed.portal.url);
-      const old = signJwt("not-the-secret", API_USER);
-      assertEquals((await put(bed.portal.url, `/student/${dbId}`, old, { password: "x" })).status, 401);
+      const forged = signJwt("not-the-secret", API_USER);
+      assertEquals((await put(bed.portal.url, `/student/${dbId}`, forged, { password: "x" })).status, 401);
+      const [, body] = tok.split(".");
+      const claims = JSON.parse(
+        new TextDecoder().decode(
+          Uint8Array.from(atob(body.replace(/-/g, "+").replace(/_/g, "/")), (ch) => ch.charCodeAt(0)),
+        ),
+      );
+      assertEquals(claims.exp - claims.iat, 180, "the token lives 180 s, like the original api-db's");
+      assertEquals((await put(bed.portal.url, `/student/${dbId}`, "", { password: "x" })).status, 401);
       // CREATE reported: password, then active.
       const pw = "Pw-" + crypto.randomUUID();
       assertEquals((await put(bed.portal.url, `/student/${dbId}`, tok, { password: pw })).status, 200);
@@ -256,6 +264,22 @@ Deno.test({
       assertStringIncludes(ready.text, `/user/student${reg.seat}/notebooks/WKSHP-Test/0-ReadMeFirst.ipynb`);
       assert(!ready.text.includes(pw), "the status page shows the password");
       await catalogSays(c, "1 seat free");
+      // Recorded state says the reminder went out: the status page says the end is near.
+      bed.recorded.push({
+        backend: reg.backend,
+        seat: reg.seat,
+        status: "active",
+        customer: String(reg.id),
+        reminded: new Date().toISOString(),
+        expires: "2030-01-01T12:00:00.000Z",
+        orders: ["o"],
+      });
+      await bed.portal.portal.refreshRecorded();
+      const reminded = await c.get(`/status/${token}/live`);
+      assertStringIncludes(reminded.text, 'data-status="reminded"');
+      assertStringIncludes(reminded.text, "held until 2030-01-01 12:00 UTC");
+      bed.recorded.pop();
+      await bed.portal.portal.refreshRecorded();
       // CLEANUP reported: completion, new unassigned password (no email), inactive and cleaned.
       const mails = (await bed.sink.messages()).length;
       await put(bed.portal.url, `/customer/${reg.id}`, tok, { completionPercentage: 75 });

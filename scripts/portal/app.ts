@@ -157,13 +157,38 @@ export class Portal {
   }
 
   async refreshRecorded(): Promise<void> {
+    const fetched = this.now().toISOString();
     try {
       const seats = await this.o.recordedSeats();
       this.recorded = new Map(seats.map((s) => [`${s.backend}/${s.seat}`, s]));
       this.staleCatalog();
+      await this.followRecorded(fetched);
       this.recordedAt = Date.now();
     } catch (err) {
       this.log("state-read-failed", { message: (err as Error).message.split("\n")[0] });
+    }
+  }
+
+  /**
+   * Recorded state is the truth about seats: a registration whose seat recorded state shows active for
+   * it is ready (even when no callback came), and a ready or ending registration whose seat recorded
+   * state has freed or given to someone else has ended (a PURGE or RESET without a CLEANUP report, an
+   * operator's order, a front-end callback that failed).
+   */
+  private async followRecorded(fetched: string): Promise<void> {
+    const now = this.now().toISOString();
+    for (const reg of await this.o.store.list({ active: true })) {
+      // Only changes older than the snapshot are judged by it.
+      if (reg.updated >= fetched) continue;
+      const seat = this.recorded.get(`${reg.backend}/${reg.seat}`);
+      const ours = seat !== undefined && seat.status !== "free" && seat.customer === String(reg.id);
+      if (reg.status === "preparing" && ours && seat.status === "active") {
+        await this.o.store.setStatus(reg.id, "ready", now, { from: ["preparing"] });
+      } else if ((reg.status === "ready" || reg.status === "ending") && !ours) {
+        if (await this.o.store.setStatus(reg.id, "ended", now, { from: ["ready", "ending"] })) {
+          this.log("ended", { registration: reg.id, by: "recorded state" });
+        }
+      }
     }
   }
 

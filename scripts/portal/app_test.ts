@@ -34,6 +34,21 @@ async function catalogSays(c: Client, text: string) {
   );
 }
 
+/** Recorded state shows every registration's seat in `status` for its customer. */
+async function recordAs(bed: Bed, status: "provisioning" | "active" | "free") {
+  bed.recorded.splice(0, bed.recorded.length);
+  for (const r of await bed.store.list()) {
+    bed.recorded.push({
+      backend: r.backend,
+      seat: r.seat,
+      status,
+      ...(status === "free" ? {} : { customer: String(r.id) }),
+      orders: ["o"],
+    });
+  }
+  await bed.portal.portal.refreshRecorded();
+}
+
 async function snapshot(bed: Bed) {
   return {
     regs: (await bed.store.list()).length,
@@ -232,6 +247,10 @@ Deno.test({
       const token = /\/status\/([^?]+)/.exec(r.res.headers.get("location")!)![1];
       const [reg] = await bed.store.list();
       const dbId = reg.seat + (reg.backend === "b2" ? 10000 : 0);
+      // The listener recorded the order: the seat is provisioning for this customer.
+      const held = { backend: reg.backend, seat: reg.seat, customer: String(reg.id), orders: ["o"] };
+      bed.recorded.push({ ...held, status: "provisioning" });
+      await bed.portal.portal.refreshRecorded();
       // Login: wrong password refused; a forged or missing token refused (expiry: security_test.ts).
       const bad = await fetch(`${bed.portal.url}/login`, {
         method: "POST",
@@ -265,20 +284,17 @@ Deno.test({
       assert(!ready.text.includes(pw), "the status page shows the password");
       await catalogSays(c, "1 seat free");
       // Recorded state says the reminder went out: the status page says the end is near.
-      bed.recorded.push({
-        backend: reg.backend,
-        seat: reg.seat,
+      bed.recorded.splice(0, bed.recorded.length, {
+        ...held,
         status: "active",
-        customer: String(reg.id),
         reminded: new Date().toISOString(),
         expires: "2030-01-01T12:00:00.000Z",
-        orders: ["o"],
       });
       await bed.portal.portal.refreshRecorded();
       const reminded = await c.get(`/status/${token}/live`);
       assertStringIncludes(reminded.text, 'data-status="reminded"');
       assertStringIncludes(reminded.text, "held until 2030-01-01 12:00 UTC");
-      bed.recorded.pop();
+      bed.recorded.splice(0, bed.recorded.length, { ...held, status: "active" });
       await bed.portal.portal.refreshRecorded();
       // CLEANUP reported: completion, new unassigned password (no email), inactive and cleaned.
       const mails = (await bed.sink.messages()).length;
@@ -289,6 +305,14 @@ Deno.test({
       const ended = await c.get(`/status/${token}/live`);
       assertStringIncludes(ended.text, 'data-status="ended"');
       assertStringIncludes(ended.text, "Completion: 75 %");
+      // The seat counts as free once recorded state frees it too (apply commits after its reports).
+      bed.recorded.splice(0, bed.recorded.length, {
+        backend: reg.backend,
+        seat: reg.seat,
+        status: "free",
+        orders: ["o"],
+      });
+      await bed.portal.portal.refreshRecorded();
       await catalogSays(c, "2 seats free");
     } finally {
       await bed.close();
@@ -306,6 +330,7 @@ Deno.test({
       const c = new Client(bed.portal.url);
       const r = await register(c, person(1));
       const path = r.res.headers.get("location")!.replace(/\?.*/, "");
+      await recordAs(bed, "provisioning");
       const csrf = await c.csrf(path);
       assertEquals((await c.post(`${path}/delete`, { csrf: "wrong" })).res.status, 403);
       const del = await c.post(`${path}/delete`, { csrf });
@@ -358,10 +383,37 @@ Deno.test({
       assertStringIncludes(csv.text, '"person1@example.org"');
       assertStringIncludes(csv.text, `"'=HYPERLINK(""x"")"`);
       const [reg] = await bed.store.list();
+      await recordAs(bed, "provisioning");
       const token = /name="csrf" value="([^"]+)"/.exec(page.text)![1];
       assertEquals((await admin.post(`/admin/end/${reg.id}`, { csrf: token })).res.status, 303);
       assertEquals((await bed.store.byId(reg.id))?.status, "ending");
       await waitFor("the CLEANUP order", async () => (await orders(bed)).find((o) => o.action === "CLEANUP"));
+    } finally {
+      await bed.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "portal: recorded state moves registrations: active seat -> ready, seat freed without a report -> ended",
+  ...opts,
+  fn: async () => {
+    const bed = await startBed();
+    try {
+      const c = new Client(bed.portal.url);
+      const r = await register(c, person(1));
+      const token = /\/status\/([^?]+)/.exec(r.res.headers.get("location")!)![1];
+      const [reg] = await bed.store.list();
+      await recordAs(bed, "provisioning");
+      assertEquals((await bed.store.byId(reg.id))?.status, "preparing");
+      await new Promise((r) => setTimeout(r, 5));
+      await recordAs(bed, "active");
+      assertEquals((await bed.store.byId(reg.id))?.status, "ready");
+      await new Promise((r) => setTimeout(r, 5));
+      await recordAs(bed, "free"); // e.g. an operator's PURGE: no CLEANUP report reached the portal
+      assertEquals((await bed.store.byId(reg.id))?.status, "ended");
+      assertStringIncludes((await c.get(`/status/${token}/live`)).text, 'data-status="ended"');
     } finally {
       await bed.close();
     }

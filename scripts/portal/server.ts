@@ -145,14 +145,15 @@ export async function startPortal(o: StartOptions): Promise<RunningPortal> {
   const store = o.store ?? await openConfiguredStore(o.root, o.cfg, o.env, getenv, o.dataDir);
   const orders = o.orders ?? orderSender(env, { format, hmacKey, sender: p.order_sender });
   const mail = o.mailer ?? mailer(env.mail);
+  // One state store for the portal's lifetime: each read fetches the latest tip into its clone.
+  let stateStore: Promise<import("../state/store.ts").StateStore> | undefined;
   const recordedSeats = o.recordedSeats ?? (async () => {
-    const { openStore } = await import("../state/store.ts");
-    const st = await openStore(o.root, o.env, { config: o.cfg, privateDir: o.privateDir });
-    try {
-      return await st.readSeats();
-    } finally {
-      await st.close();
+    if (!stateStore) {
+      const { openStore } = await import("../state/store.ts");
+      stateStore = openStore(o.root, o.env, { config: o.cfg, privateDir: o.privateDir });
+      stateStore.catch(() => (stateStore = undefined));
     }
+    return await (await stateStore).readSeats();
   });
   const host = o.host ?? "127.0.0.1";
   const publicUrlFallback = (port: number) => `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
@@ -202,6 +203,7 @@ export async function startPortal(o: StartOptions): Promise<RunningPortal> {
       orders.close();
       mail.close();
       await store.close();
+      if (stateStore) await (await stateStore.catch(() => undefined))?.close();
     },
   };
 }

@@ -105,6 +105,8 @@ export class Portal {
   readonly env: Environment;
   private byAddress: RateLimiter;
   private byEmail: RateLimiter;
+  /** Admin login attempts per client address: 10 per 15 minutes. */
+  private logins = new RateLimiter(10, 900_000);
   private recorded = new Map<string, Seat>();
   private recordedAt = 0;
   private timer?: ReturnType<typeof setInterval>;
@@ -240,11 +242,18 @@ export class Portal {
         if (this.closed) return;
         const backoff = Math.min(300_000, 2 ** item.attempts * 1_000);
         if (item.attempts > 0 && Date.parse(item.updated) > this.now().getTime() - backoff) continue;
+        if (item.kind === "order-cleanup" && !(await this.createSent(item.registrationId))) continue;
         if (!(await this.o.store.claim(item.id, this.now().toISOString()))) continue;
         await this.deliver(item);
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));
+  }
+
+  /** A CLEANUP order waits until the registration's CREATE order went out (they must not cross). */
+  private async createSent(registrationId: number): Promise<boolean> {
+    const items = await this.o.store.outbox({ registrationId });
+    return items.every((o) => o.kind !== "order-create" || o.status === "sent");
   }
 
   private async deliver(item: OutboxItem): Promise<void> {
@@ -455,7 +464,7 @@ export class Portal {
     if (m === "POST" && p === "/login") return await this.apiLogin(req);
     mm = /^\/(student|customer)\/([A-Za-z0-9_-]{1,64})$/.exec(p);
     if (m === "PUT" && mm) return await this.apiPut(req, mm[1] as "student" | "customer", mm[2]);
-    if (p === "/admin" || p.startsWith("/admin/")) return await this.adminRoute(req, p);
+    if (p === "/admin" || p.startsWith("/admin/")) return await this.adminRoute(req, p, info);
     return html(messagePage("Not found", "There is no page at this address."), 404);
   }
 
@@ -804,7 +813,7 @@ export class Portal {
     return await this.o.store.session(sha256(sid), this.now().toISOString());
   }
 
-  private async adminRoute(req: Request, p: string): Promise<Response> {
+  private async adminRoute(req: Request, p: string, info?: Deno.ServeHandlerInfo): Promise<Response> {
     if (!this.o.admin) {
       return html(
         messagePage("Administration closed", "No admin password is configured for this portal."),
@@ -834,9 +843,24 @@ export class Portal {
         );
       }
       const user = f.get("username") ?? "";
+      // Every attempt counts, before the (slow) password check.
+      if (!this.logins.hit(this.address(req, info))) {
+        this.log("admin-login-refused", { reason: "rate" });
+        return this.withCookie(
+          html(
+            loginPage({
+              csrf: c.token,
+              error: "Too many login attempts: wait 15 minutes.",
+              brand: this.brand,
+            }),
+            429,
+          ),
+          c.setCookie,
+        );
+      }
       const ok = safeEqual(user, this.o.admin.username) &&
         await verifyPassword(f.get("password") ?? "", this.o.admin.passwordHash);
-      if (!ok || !this.byAddress.hit(`login:${user}`)) {
+      if (!ok) {
         this.log("admin-login-refused", {});
         return this.withCookie(
           html(loginPage({ csrf: c.token, error: "Wrong user name or password.", brand: this.brand }), 401),

@@ -421,6 +421,31 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "portal: admin login attempts are limited per address (10 per 15 minutes), then even the right password waits",
+  ...opts,
+  fn: async () => {
+    const bed = await startBed();
+    try {
+      const admin = new Client(bed.portal.url);
+      const csrf = await admin.csrf("/admin/login");
+      for (let i = 0; i < 10; i++) {
+        assertEquals(
+          (await admin.post("/admin/login", { csrf, username: "admin", password: `guess${i}` })).res.status,
+          401,
+        );
+      }
+      const r = await admin.post("/admin/login", { csrf, username: "admin", password: ADMIN_PASSWORD });
+      assertEquals(r.res.status, 429);
+      assertMatch(r.text, /Too many login attempts/);
+      assert(!(r.res.headers.get("set-cookie") ?? "").includes("wod_admin="), "a session cookie was set");
+    } finally {
+      await bed.close();
+    }
+  },
+});
+
+Deno.test({
   name: "portal: retention deletes names and emails of registrations ended longer ago than retention_days",
   ...opts,
   fn: async () => {

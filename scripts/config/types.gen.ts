@@ -11,6 +11,7 @@ export type Environment = {
   mail?: EnvironmentMail;
   frontend?: EnvironmentFrontend;
   state?: EnvironmentState;
+  portal?: EnvironmentPortal;
   /** age recipients that personal data kept for reminders is sealed to. */
   seal?: {
     recipients?: Array<string>;
@@ -88,6 +89,36 @@ export type EnvironmentFrontend = {
   api_url: string;
   username_env?: string;
   password_env?: string;
+};
+
+export type EnvironmentPortal = {
+  /** HOST:PORT it serves HTTP on. */
+  listen?: string;
+  /** Its address as participants see it (links in emails). */
+  public_url?: string;
+  database?: "sqlite" | "postgres";
+  /** Name of the environment variable holding the PostgreSQL URL (database: postgres). */
+  database_url_env?: string;
+  /** SQLite file and the portal's secret; default .wod/portal/<env>. */
+  data_dir?: string;
+  /** Orders to the listener: signed (HMAC, default) or original (subject/body, a drop-in for the original front end). */
+  order_format?: "signed" | "original";
+  /** Envelope sender of its orders (default: the first orders.senders). */
+  order_sender?: string;
+  admin_user?: string;
+  /** Name of the environment variable holding the admin password hash (wod portal --hash-password). */
+  admin_password_hash_env?: string;
+  /** Name of the environment variable holding the signing secret (default: a random one kept in data_dir). */
+  secret_env?: string;
+  /** Names and emails are deleted this many days after a registration ended. */
+  retention_days?: number;
+  /** Registrations per client address per hour. */
+  rate_limit_per_address?: number;
+  /** Registrations per email address per hour. */
+  rate_limit_per_email?: number;
+  /** Take the client address from X-Forwarded-For (only behind our TLS proxy). */
+  trust_proxy?: boolean;
+  terms_url?: string;
 };
 
 export type EnvironmentState = {

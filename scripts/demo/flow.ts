@@ -44,6 +44,12 @@ export interface DemoOptions {
    * so `demoDown` leaves it running (and purges the demo seat instead).
    */
   shareSandbox?: boolean;
+  /**
+   * Go through the registration portal (`wod portal`): the participant registers on it like a browser,
+   * the portal sends the order (original subject/body format) and, called back by `wod apply`, the
+   * credentials email. Without it the order is sent straight to the listener in the original bytes.
+   */
+  portal?: boolean;
 }
 
 export interface DemoState {
@@ -67,6 +73,12 @@ export interface DemoState {
   hubUrl?: string;
   mailUrl?: string;
   orderId?: string;
+  portalPort?: number;
+  portalUrl?: string;
+  /** The participant's status page on the portal. */
+  statusUrl?: string;
+  /** The portal's callback API account, shared with `wod apply` (demo only; this file is 0600). */
+  api?: { user: string; password: string };
   /** Output of the CLI commands run (apply), for the caller to check: never holds a password. */
   outputs: string[];
 }
@@ -96,7 +108,12 @@ export async function readDemoState(work: string): Promise<DemoState | undefined
 export async function wodCli(st: DemoState, args: string[]) {
   return await exec(Deno.execPath(), ["run", "-A", "--config", CONFIG, WOD, ...args], {
     cwd: REPO,
-    env: { WOD_ROOT: st.root, WOD_AGE_IDENTITY_FILE: st.identityFile, NO_COLOR: "1" },
+    env: {
+      WOD_ROOT: st.root,
+      WOD_AGE_IDENTITY_FILE: st.identityFile,
+      NO_COLOR: "1",
+      ...(st.api ? { WOD_FRONTEND_USER: st.api.user, WOD_FRONTEND_PASSWORD: st.api.password } : {}),
+    },
     allowFailure: true,
   });
 }
@@ -185,7 +202,7 @@ export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
   };
   await save(st);
   const steps: StepTiming[] = [];
-  const total = 8;
+  const total = opts.portal ? 9 : 8;
   const step = async <T>(name: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> => {
     const n = steps.length + 1;
     log(`[${n}/${total}] ${name} ...`);
@@ -296,6 +313,11 @@ export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
     // The overlay: the demo's seat range, the mail catcher, the seal recipient, the state remote.
     st.listenPort = freePort(true);
     st.healthPort = st.listenPort + 1;
+    if (opts.portal) {
+      st.portalPort = freePort();
+      st.portalUrl = `http://127.0.0.1:${st.portalPort}`;
+      st.api = { user: "wod-apply", password: crypto.randomUUID() };
+    }
     await Deno.mkdir(join(st.privateDir, "environments"), { recursive: true });
     const overlay = {
       name: env,
@@ -305,10 +327,21 @@ export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
         from: "wod-demo@localhost",
         smtp_host: "127.0.0.1",
         smtp_port: st.smtpPort,
-        send_credentials: true,
+        // With the portal, the portal emails the credentials (apply reports them to it).
+        send_credentials: !opts.portal,
       },
       seal: { recipients: [recipient] },
       state: { store: "git", remote: st.stateRemote, branch: "state" },
+      ...(opts.portal
+        ? {
+          frontend: { api_url: st.portalUrl },
+          portal: {
+            listen: `127.0.0.1:${st.portalPort}`,
+            order_format: "original",
+            order_sender: "wodadmin@localhost",
+          },
+        }
+        : {}),
     };
     await Deno.writeTextFile(
       join(st.privateDir, "environments", `${env}.yaml`),
@@ -351,27 +384,87 @@ export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
     });
   }, () => `SMTP 127.0.0.1:${st.listenPort}, health http://127.0.0.1:${st.healthPort}/health`);
 
-  const greeting = await step(
-    `Send CREATE ${seat} ${workshop} as the original front end does (raw TCP, bare LF)`,
-    () =>
-      sendOriginalOrder(st.listenPort!, {
-        helo: "api-db.localhost",
-        from: "wodadmin@localhost",
-        to: "wodadmin@localhost",
-        subject: `CREATE ${seat} ${customer} ${email}`,
-        body: workshop,
-      }),
-    (g) => `server said ${JSON.stringify(g.split("\r\n")[0].slice(0, 60))}`,
-  );
-  if (!greeting.startsWith("220")) throw new WodError(`Unexpected greeting from the listener: ${greeting}`);
+  if (opts.portal) {
+    await step("Registration portal (wod portal)", async () => {
+      const p = spawnDetached("portal", [
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--config",
+        CONFIG,
+        WOD,
+        "portal",
+        "--env",
+        env,
+        "--private",
+        st.privateDir,
+        "--listen",
+        `127.0.0.1:${st.portalPort}`,
+        "--data-dir",
+        join(opts.work, "portal"),
+      ], {
+        log: join(opts.work, "portal.log"),
+        cwd: REPO,
+        env: { WOD_ROOT: st.root, WOD_FRONTEND_USER: st.api!.user, WOD_FRONTEND_PASSWORD: st.api!.password },
+      });
+      st.procs.push(p);
+      await save(st);
+      await waitFor("the portal to answer", 120_000, async () => {
+        if (await httpOk(`${st.portalUrl}/health`)) return true;
+        if (!existsSync(`/proc/${p.pid}`)) throw new WodError(`The portal exited: ${await logTail(p.log)}`);
+        return undefined;
+      });
+    }, () => `${st.portalUrl}/`);
+    await step(
+      `Register for ${workshop} on the portal (as a browser does: form, CSRF token, consent)`,
+      async () => {
+        const { Client } = await import("../portal/client.ts");
+        const c = new Client(st.portalUrl!);
+        const csrf = await c.csrf(`/workshops/${workshop}`);
+        const r = await c.post("/register", {
+          workshop,
+          email,
+          first_name: "Demo",
+          last_name: "Participant",
+          company: "wod demo",
+          consent: "yes",
+          website: "",
+          csrf,
+        });
+        const loc = r.res.headers.get("location");
+        if (r.res.status !== 303 || !loc) {
+          throw new WodError(
+            `The portal refused the registration (HTTP ${r.res.status}): ${r.text.slice(0, 300)}`,
+          );
+        }
+        st.statusUrl = `${st.portalUrl}${loc.replace(/\?.*/, "")}`;
+      },
+      () => `status page ${st.statusUrl}`,
+    );
+  } else {
+    const greeting = await step(
+      `Send CREATE ${seat} ${workshop} as the original front end does (raw TCP, bare LF)`,
+      () =>
+        sendOriginalOrder(st.listenPort!, {
+          helo: "api-db.localhost",
+          from: "wodadmin@localhost",
+          to: "wodadmin@localhost",
+          subject: `CREATE ${seat} ${customer} ${email}`,
+          body: workshop,
+        }),
+      (g) => `server said ${JSON.stringify(g.split("\r\n")[0].slice(0, 60))}`,
+    );
+    if (!greeting.startsWith("220")) throw new WodError(`Unexpected greeting from the listener: ${greeting}`);
+  }
 
   await step("Wait until the order is recorded in the state remote", async () => {
     const store = await openStore(st.root, env, { privateDir: st.privateDir });
     try {
       const order = await waitFor("the order to be recorded", 120_000, async () => {
         const orders = await store.readOrders();
+        // Through the portal, the portal chose the seat (the lowest free one of the range).
         const o = orders.find((x) =>
-          x.action === "CREATE" && x.seats[0] === seat && x.backend === st.backend
+          x.action === "CREATE" && x.backend === st.backend && (opts.portal || x.seats[0] === seat)
         );
         if (o) return o;
         const refused = (await logTail(join(opts.work, "listener.log"), 50)).split("\n")
@@ -383,6 +476,7 @@ export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
         throw new WodError(`The order ${order.id} was recorded as ${order.outcome}: ${order.reason ?? ""}`);
       }
       st.orderId = order.id;
+      st.seat = order.seats[0];
       return order;
     } finally {
       await store.close();
@@ -399,7 +493,10 @@ export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
   await step("Wait for the credentials email in the mail catcher", async () => {
     return await waitFor(`the credentials email to ${email} in maildev`, 120_000, async () => {
       const all = await maildevEmails(st.webPort!);
-      return all.find((m) => m.to.some((t) => t.address === email));
+      // (Through the portal the welcome email comes first: the credentials one says "is ready".)
+      return all.find((m) =>
+        m.to.some((t) => t.address === email) && (!opts.portal || /is ready/.test(m.subject))
+      );
     });
   }, (m) => `"${m.subject}"`);
 
@@ -409,7 +506,7 @@ export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
     steps,
     hubUrl: `${st.hubUrl}/hub/login`,
     mailUrl: st.mailUrl!,
-    username: `student${seat}`,
+    username: `student${st.seat}`,
   };
 }
 

@@ -213,6 +213,14 @@ export const REQUIREMENTS: Requirement[] = [
     fix: apt("openssl"),
   },
   {
+    name: "PostgreSQL server (initdb, pg_ctl)",
+    required: false,
+    usedBy:
+      "only the portal's PostgreSQL contract tests and bench (a throwaway cluster); set WOD_PG_BIN for another path",
+    probe: { file: `${Deno.env.get("WOD_PG_BIN") ?? "/usr/lib/postgresql/15/bin"}/pg_ctl`, executable: true },
+    fix: apt("postgresql"),
+  },
+  {
     name: "chromium",
     required: false,
     usedBy: "only the browser end-to-end test (scripts/e2e); set WOD_CHROMIUM for another path",

@@ -537,7 +537,6 @@ Deno.test("the bad-input corpus: each case refused with the right reply; nothing
     assertEquals(t.listener.spool.depth, 0, "nothing spooled");
     assertEquals(await recordedIds(t.sinkDir), [], "nothing recorded");
     assert(!existsSync(marker), "no shell command ran");
-    assert(!existsSync("/tmp/x"), "no /tmp/x either");
     // Each refusal is logged as one JSON-able line with the reason.
     const refusals = t.logs.filter((l) => l.event === "refused");
     assert(refusals.length >= 45, `refusals logged: ${refusals.length}`);

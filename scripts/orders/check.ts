@@ -122,10 +122,17 @@ export function orderId(parts: readonly (string | number | undefined | null)[]):
   return `c-${h.slice(0, 40)}`;
 }
 
-/** Order id from a Message-ID header value: `m-` + 40 hex digits of its SHA-256 (any bytes are safe). */
-export function messageOrderId(messageId: string): string {
+/**
+ * Order id from a Message-ID header value and the order's content: `m-` + 40 hex digits of the SHA-256
+ * (any bytes are safe). A resent delivery (same Message-ID, same order) has the same id; a Message-ID
+ * reused for a different order does not make that order a duplicate.
+ */
+export function messageOrderId(
+  messageId: string,
+  parts: readonly (string | number | undefined | null)[] = [],
+): string {
   const norm = messageId.trim().replace(/^<|>$/g, "").toLowerCase();
-  const h = createHash("sha256").update(norm).digest("hex");
+  const h = createHash("sha256").update(JSON.stringify([norm, ...parts.map((p) => p ?? null)])).digest("hex");
   return `m-${h.slice(0, 40)}`;
 }
 

@@ -383,7 +383,11 @@ class Connection {
     this.busy = true;
     this.flush();
     this.h.onData(s, msg).then(
-      (r) => this.reply(r.code, r.text),
+      (r) => {
+        // A refused order counts like any refusal: the one that reaches the limit gets 421 and a close.
+        if (r.code >= 400 && ++this.errors >= this.limits.maxErrors) return this.tooManyErrors();
+        this.reply(r.code, r.text);
+      },
       (e) => {
         this.h.onEvent?.("handler-error", s, { error: (e as Error).message });
         this.reply(451, "4.3.0 Local error, the order was not stored: try again later");

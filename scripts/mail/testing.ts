@@ -72,9 +72,11 @@ export async function startTestListener(
     tls?: { cert: string; key: string };
     auth?: { user: string; password: string };
     requireAuth?: boolean;
+    /** environments/t.yaml (default ENV_YAML). */
+    envYaml?: string;
   } = {},
 ): Promise<TestListener> {
-  const root = await makeRoot();
+  const root = await makeRoot(opts.envYaml);
   try {
     const cfg = await loadConfig(root);
     const bad = cfg.diagnostics.filter((d) => d.severity === "error");

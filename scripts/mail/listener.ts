@@ -10,6 +10,7 @@ import { ReplayGuard } from "./replay.ts";
 import { type Reply, type Session, type SmtpLimits, SmtpServer } from "./smtp.ts";
 import { Spool } from "./spool.ts";
 import { Drainer } from "./drain.ts";
+import { type HealthServer, serveHealth } from "./health.ts";
 import type { OrderSink } from "./sink.ts";
 
 export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
@@ -404,23 +405,14 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     accept_unsigned: acceptUnsigned,
   });
 
-  let httpServer: Deno.HttpServer | undefined;
+  let httpServer: HealthServer | undefined;
   let health: { host: string; port: number } | undefined;
   if (opts.health) {
-    const ready = Promise.withResolvers<{ host: string; port: number }>();
-    httpServer = Deno.serve({
-      hostname: opts.health.host,
-      port: opts.health.port,
-      onListen: (a) => ready.resolve({ host: a.hostname, port: a.port }),
-    }, (req) => {
-      const url = new URL(req.url);
-      if (url.pathname !== "/health" && url.pathname !== "/") {
-        return new Response("Not found\n", { status: 404 });
-      }
+    httpServer = serveHealth(opts.health.host, opts.health.port, () => {
       const h = healthReport();
-      return Response.json(h, { status: h.status === "ok" ? 200 : 503 });
-    });
-    health = await ready.promise;
+      return { status: h.status === "ok" ? 200 : 503, body: h };
+    }, (message) => log("health-error", { error: message }));
+    health = { host: httpServer.host, port: httpServer.port };
   }
 
   // Whatever a previous run left in the spool is drained first.
@@ -434,7 +426,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       await spool.idle();
       await drainer.stop();
       await drainer.flush().catch(() => {});
-      await httpServer?.shutdown();
+      await httpServer?.close();
       log("stopped", { spool_depth: spool.depth, recorded: drainer.stats.recorded });
     })();
     return closing;

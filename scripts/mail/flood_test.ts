@@ -182,3 +182,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "SIGTERM with idle sessions and a client stuck in DATA open: done within 10 s, the spool drained",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const root = await makeRoot();
+    const spool = join(root, "spool");
+    const sink = join(root, "sink");
+    const lp = await spawnListen(root, ["--health", "none", "--spool", spool, "--record-to", sink]);
+    const held: net.Socket[] = [];
+    try {
+      const r = await sendMessage(lp.port, { message: "Subject: CREATE 5 78 pat@example.org\nWKSHP-Test\n" });
+      assertEquals(r.code, 250);
+      const greeted = await Promise.all(
+        Array.from({ length: 20 }, () => client(lp.port, "127.0.0.1", undefined, 300, held)),
+      );
+      assert(greeted.every((g) => g.startsWith("220 ")));
+      const stuck = net.connect(lp.port, "127.0.0.1");
+      stuck.on("error", () => {});
+      held.push(stuck);
+      stuck.write(
+        "HELO c.test\r\nMAIL FROM:<api@front.test>\r\nRCPT TO:<wodadmin@b1.test>\r\nDATA\r\nSubject: CREATE 6 79",
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
+      lp.proc.kill("SIGTERM");
+      const status = await lp.proc.status;
+      assert(Date.now() - t0 < 10_000, `SIGTERM took ${Date.now() - t0} ms`);
+      assertEquals(status.code, 0);
+      assertEquals([...Deno.readDirSync(spool)].filter((e) => e.name.startsWith("seg-")), []);
+      assertEquals((await recordedIds(sink)).length, 1);
+      assert(lp.lines.some((l) => l.includes('"stopped"')));
+    } finally {
+      for (const s of held) s.destroy();
+      try {
+        lp.proc.kill("SIGKILL");
+      } catch { /* exited */ }
+      await lp.proc.status;
+      await lp.proc.stderr?.cancel().catch(() => {});
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});

@@ -146,8 +146,26 @@ function recipientBackends(env: EnvironmentEntry): { local: string; byDomain: Ma
   return { local, byDomain };
 }
 
+/** Anything shaped like an email address, in any text (participant addresses never reach the logs). */
+const EMAIL_LIKE = /[^\s<>"'(),;:[\]]*@[^\s<>"'(),;:[\]]+/g;
+
+function redact(v: unknown): unknown {
+  if (typeof v === "string") return v.includes("@") ? v.replace(EMAIL_LIKE, "[email]") : v;
+  if (Array.isArray(v)) return v.map(redact);
+  if (v && typeof v === "object") {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redact(x)]));
+  }
+  return v;
+}
+
+/** A logger that replaces every email-like token of every field with "[email]". */
+export function redactingLog(log: LogFn): LogFn {
+  return (event, fields = {}) => log(event, redact(fields) as Record<string, unknown>);
+}
+
 export async function startListener(opts: ListenerOptions): Promise<Listener> {
-  const log = opts.log ?? (() => {});
+  // No email address in any log line: participants' (and senders') addresses are redacted here, once.
+  const log = redactingLog(opts.log ?? (() => {}));
   const env = opts.cfg.environments.get(opts.env);
   if (!env) throw new Error(`Unknown environment "${opts.env}"`);
   const ordersCfg = env.value.orders ?? {};
@@ -331,7 +349,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
               stage: "data",
               code: e.code,
               // Participant addresses stay out of the logs (the client gets the full reason).
-              reason: e.message.replace(/[^\s<>]*@[^\s<>]+/g, "[email]"),
+              reason: e.message,
             });
             return refuse(e.code, `${e.enhanced} ${e.message.replace(/[\r\n]+/g, " ")}`);
           }

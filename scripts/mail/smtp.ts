@@ -13,6 +13,7 @@
 //   reports the stall and descriptor pressure.
 // - STARTTLS (when a certificate is configured; buffered plaintext after it is discarded, RFC 3207)
 //   and AUTH PLAIN/LOGIN (only over TLS).
+// HELO is optional and may be bare (like Postfix's default smtpd_helo_required = no).
 // Commands: HELO, EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, VRFY (252), HELP, STARTTLS, AUTH; others
 // get 502/500.
 import * as net from "node:net";
@@ -483,11 +484,13 @@ class Connection {
     switch (verb) {
       case "HELO":
       case "EHLO": {
-        if (!/^[A-Za-z0-9.\-_:[\]]{1,255}$/.test(arg)) {
+        // A bare HELO/EHLO (a client whose host name setting is empty) is taken like Postfix does by
+        // default (smtpd_helo_required = no): the session goes on, the name is recorded as "unknown".
+        if (arg !== "" && !/^[A-Za-z0-9.\-_:[\]]{1,255}$/.test(arg)) {
           this.error(501, `5.5.4 Syntax: ${verb} hostname`);
           return;
         }
-        s.helo = arg;
+        s.helo = arg || "unknown";
         this.resetTransaction();
         if (verb === "HELO") this.reply(250, this.server.hostname);
         else {
@@ -499,7 +502,7 @@ class Connection {
         return;
       }
       case "MAIL": {
-        if (!s.helo) return this.error(503, "5.5.1 Send HELO or EHLO first");
+        // No HELO at all is fine too (Postfix's default, smtpd_helo_required = no).
         if (s.from !== undefined) return this.error(503, "5.5.1 Nested MAIL command");
         const p = parsePath(arg, "FROM");
         if (!p) return this.error(501, "5.5.4 Syntax: MAIL FROM:<address>");

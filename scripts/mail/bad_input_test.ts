@@ -733,7 +733,7 @@ export function moreCases(marker: string): Case[] {
     sig("bad workshop name", {}, /field "workshop"/, (o) => (o.workshop = "../x")),
     sig("mode WKSHP", {}, /field "mode"/, (o) => (o.mode = "WKSHP")),
     sig("customer with a space", {}, /field "customer"/, (o) => (o.customer = "a b")),
-    sig("bad email", {}, /Invalid email address/, (o) => (o.email = "a|b@c.de")),
+    sig("bad email", {}, /Invalid email address/, (o) => (o.email = 'a"b@c.de')),
     sig(
       "an empty JSON object",
       {},
@@ -865,10 +865,10 @@ export function corpus(marker: string): Case[] {
       text: /Malformed subject|Invalid email/,
     },
     {
-      name: "pipe in the email",
-      conv: legacy("CREATE 1 2 a|sh@b.cd"),
+      name: "quote and pipe in the email",
+      conv: legacy('CREATE 1 2 a"|sh@b.cd'),
       code: 550,
-      text: /Invalid email address "a\|sh@b.cd"/,
+      text: /Invalid email address "a"\|sh@b.cd"/,
     },
     {
       name: "semicolon in the email",

@@ -3,6 +3,8 @@
 import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { nativeBody } from "../orders/parse.ts";
 import { DirSink } from "./sink.ts";
+import { SmtpServer } from "./smtp.ts";
+import { mailer } from "../notify/email.ts";
 import type { Order } from "../config/types.gen.ts";
 import {
   fireAndClose,
@@ -95,5 +97,143 @@ Deno.test("a bare HELO, or no HELO at all, delivers the order (like Postfix's sm
     assertEquals(got.map((o) => o.customer).sort(), ["h1", "h2", "h3"]);
   } finally {
     await t.close();
+  }
+});
+
+/** RFC 5322 dot-atom addresses the api-db registers; one would run a command if any shell saw it. */
+function safeAddresses(marker: string): string[] {
+  return [
+    "pat.o'brien@acme-corp.io",
+    "a+b@x.io",
+    "first.last@sub.domain.example",
+    "user=tag@ex.io",
+    "x!#$%&'*+/=?^_`{|}~-y@ex.io",
+    "{x}@ex.io",
+    `\`touch\${IFS}${marker}\`@ex.io`,
+    `$(touch${marker})|sh@ex.io`.replace(/[()]/g, ""),
+  ];
+}
+
+/** Addresses the RFC allows in some form but that are not safe for our use, and plain garbage. */
+const UNSAFE = [
+  "a b@c.de",
+  "a@b.cd\r\nBcc: x@y.zz",
+  "a@b.cd\nBcc: x@y.zz",
+  "a,b@c.de",
+  "a<b@c.de",
+  "a>b@c.de",
+  '"a b"@c.de',
+  '"a"@c.de',
+  "a(comment)@c.de",
+  "a;b@c.de",
+  "a\\b@c.de",
+  "a:b@c.de",
+  "a[b]@c.de",
+  "\u00e9t\u00e9@c.de",
+  "a@[127.0.0.1]",
+  "a.@c.de",
+  "a..b@c.de",
+  ".a@c.de",
+  `${"a".repeat(65)}@c.de`,
+  `a@${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(63)}.${"e".repeat(63)}.io`,
+  "a@b.cd.",
+  "a@-b.cd",
+  "@c.de",
+  "a@",
+  "a@b@c.de",
+];
+
+Deno.test("RFC 5322 addresses such as pat.o'brien@acme-corp.io are accepted and recorded verbatim; none reaches a shell", async () => {
+  const t = await startTestListener();
+  const marker = `${t.root}/pwned`;
+  try {
+    const addrs = safeAddresses(marker);
+    for (const [i, a] of addrs.entries()) {
+      const first = await fireAndClose(
+        t.port,
+        originalBytes({ subject: `CREATE ${i + 1} s${i} ${a}`, body: "WKSHP-Test" }),
+      );
+      assertMatch(first, /^220 /);
+    }
+    const got = await waitFor(
+      () => recorded(t.sinkDir).then((o) => (o.length === addrs.length ? o : undefined)),
+      10_000,
+      `${addrs.length} orders`,
+    );
+    assertEquals(got.map((o) => o.email).sort(), [...addrs].sort(), "recorded exactly as sent");
+    let ran = true;
+    try {
+      await Deno.stat(marker);
+    } catch {
+      ran = false;
+    }
+    assertEquals(ran, false, "no shell ran the address");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("unsafe addresses are refused with the reason (signed and original format); nothing is recorded", async () => {
+  const t = await startTestListener();
+  try {
+    const failures: string[] = [];
+    for (const [i, email] of UNSAFE.entries()) {
+      const body = nativeBody(TEST_KEY, {
+        action: "CREATE",
+        env: "t",
+        backend: "b1",
+        workshop: "WKSHP-Test",
+        seats: [1 + (i % 20), 1 + (i % 20)],
+        customer: `u${i}`,
+        email,
+        ts: Math.floor(Date.now() / 1000),
+      });
+      const r = await sendMessage(t.port, { message: `Subject: WOD-ORDER\n\n${body}\n` });
+      if (r.code !== 550 || !/Invalid email address|non-ASCII or control/.test(r.text)) {
+        failures.push(`signed ${JSON.stringify(email)}: ${r.code} ${r.text}`);
+      }
+      if (/[\r\n]/.test(email)) continue; // a line break cannot be part of a subject line
+      const l = await sendMessage(t.port, { message: `Subject: CREATE 1 l${i} ${email}\nWKSHP-Test\n` });
+      if (l.code !== 550 || !/Invalid email address|Malformed subject|non-ASCII/.test(l.text)) {
+        failures.push(`original ${JSON.stringify(email)}: ${l.code} ${l.text}`);
+      }
+    }
+    assertEquals(failures, []);
+    assertEquals(t.listener.stats.accepted, 0);
+    assertEquals(await recorded(t.sinkDir), []);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("an accepted address is one envelope recipient and one To: address of the credentials email, never a header", async () => {
+  const got: { rcpts: string[]; message: string }[] = [];
+  const capture = new SmtpServer({
+    handlers: {
+      onData: (s, message) => {
+        got.push({ rcpts: [...s.rcpts], message: message.toString("latin1") });
+        return Promise.resolve({ code: 250, text: "2.0.0 Ok" });
+      },
+    },
+    limits: { maxRecipients: 10 },
+  });
+  const { port } = await capture.listen("127.0.0.1", 0);
+  const m = mailer({ smtp_host: "127.0.0.1", smtp_port: port, from: "wod@localhost" });
+  try {
+    const addrs = safeAddresses("/nonexistent/marker");
+    for (const a of addrs) await m.send(a, { subject: "Your workshop seat", text: "Password: x\n" });
+    assertEquals(got.length, addrs.length);
+    for (const [i, a] of addrs.entries()) {
+      assertEquals(got[i].rcpts, [a], `envelope of ${a}`);
+      const head = got[i].message.split(/\r?\n\r?\n/)[0].replace(/\r?\n[ \t]+/g, " ");
+      const names = head.split(/\r?\n/).map((l) => l.slice(0, l.indexOf(":")).toLowerCase());
+      assert(!names.includes("bcc") && !names.includes("cc"), `no extra recipient header for ${a}`);
+      assertEquals(names.filter((n) => n === "to").length, 1);
+      const to = head.split(/\r?\n/).find((l) => /^to:/i.test(l))!.slice(3).trim();
+      assert([a, `<${a}>`].includes(to), `To: of ${a} is ${to}`);
+    }
+  } finally {
+    m.close();
+    await capture.close();
   }
 });

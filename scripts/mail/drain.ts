@@ -157,6 +157,8 @@ export class Drainer {
       const orders = segs.flatMap((s) => s.orders).filter((o) => !dead.has(String(o.id)));
       try {
         const r = orders.length ? await this.sink.recordOrders(orders) : { recorded: [], duplicates: [] };
+        // The store took them: not failing any more (set before the spool's depth can reach 0).
+        this.stats.failing = false;
         await this.spool.remove(segs);
         this.stats.recorded += r.recorded.length;
         this.stats.duplicates += r.duplicates.length;

@@ -697,6 +697,7 @@ export class SmtpServer {
   #watch?: ReturnType<typeof setInterval>;
   #lastAccepts = -1;
   #suspect = 0;
+  #lastTick = Date.now();
   #fdLimit = descriptorLimit();
   /** Connections (open and being refused) the descriptor limit leaves room for; set at listen(). */
   #fdBudget = Infinity;
@@ -894,10 +895,14 @@ export class SmtpServer {
     a.backlog = backlog;
     const progressed = this.#accepts !== this.#lastAccepts;
     this.#lastAccepts = this.#accepts;
-    // Waiting connections and no accept for two ticks in a row (or no descriptor left to look): stalled.
+    // Waiting connections and no accept for three ticks in a row (or no descriptor left to look): stalled.
     const waiting = fds === undefined || (backlog ?? 0) > 0;
-    this.#suspect = !progressed && waiting ? this.#suspect + 1 : 0;
-    if (this.#suspect >= 2 && !a.stalled) {
+    // A late tick means the event loop was busy (accepts may simply not have run yet): no verdict.
+    const now = Date.now();
+    const late = now - this.#lastTick > 1_000;
+    this.#lastTick = now;
+    this.#suspect = !progressed && waiting && !late ? this.#suspect + 1 : late ? this.#suspect : 0;
+    if (this.#suspect >= 3 && !a.stalled) {
       a.stalled = true;
       a.stalledSince = new Date().toISOString();
       this.handlers.onServerEvent?.("accept-stalled", { backlog, descriptors: fds, limit: this.#fdLimit });

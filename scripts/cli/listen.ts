@@ -17,7 +17,21 @@ environment's "orders" block only. An accepted order is fsynced to the spool bef
 worker records spooled orders in the state store (several per commit), or with orders.dispatch
 starts the order workflow per order (workflow_dispatch; GITHUB_TOKEN, state.github_repo or
 GITHUB_REPOSITORY, WOD_ORDER_WORKFLOW, GITHUB_REF_NAME), and deletes them from the spool only when
-the store or GitHub confirmed them. Logs are JSON lines on stdout. Stops on SIGTERM/SIGINT.
+the store or GitHub confirmed them; an order the store refuses goes to dead-letter.jsonl in the
+spool (reason in the ledger and in /health) and the drain goes on. Logs are JSON lines on stdout.
+
+Limits (orders.limits of the environment, defaults in scripts/mail/smtp.ts): connections in all and
+per client address, new connections per second per address, errors and refusals per connection
+(then 421 and close), refused sessions per address (then refused at accept for 10 minutes). Client
+networks, per-address caps and rates are checked right after accept; refused sockets are closed at
+once. GET /health answers 503 when accept is stalled or descriptors are near the limit.
+
+Unsigned orders (the original format) are accepted when orders.accept_unsigned is true (default:
+true without orders.hmac_secret_env, false with it). See scripts/mail/README.md (trust model).
+
+Stops on SIGTERM/SIGINT: no new connections, messages in progress get --stop-grace, then the spool
+is drained once; the whole stop takes at most --stop-timeout (the spool is durable: what could not
+be drained is drained at the next start). A second signal exits at once.
 
 Options:
   --env ENV            environment (environments/ENV.yaml)
@@ -29,6 +43,8 @@ Options:
   --hostname NAME      name in the SMTP greeting (default: the machine's host name)
   --max-connections N  concurrent SMTP connections (default 200)
   --max-size BYTES     message size limit (default 65536)
+  --stop-grace SECONDS time for messages in progress at shutdown (default 5)
+  --stop-timeout SECONDS  bound on the whole shutdown, drain included (default 20)
 `;
 
 function hostPort(text: string, flag: string): { host: string; port: number } {
@@ -56,6 +72,8 @@ export async function run(args: string[]): Promise<number> {
     hostname: { type: "string" },
     "max-connections": { type: "string" },
     "max-size": { type: "string" },
+    "stop-grace": { type: "string" },
+    "stop-timeout": { type: "string" },
   });
   const envName = requireOption("listen", values.env, "env");
   const root = repoRoot();
@@ -174,19 +192,40 @@ export async function run(args: string[]): Promise<number> {
         : {}),
       ...(values["max-size"] ? { maxMessageBytes: positiveInt(values["max-size"], "max-size") } : {}),
     },
+    stopGraceMs: (positiveInt(values["stop-grace"], "stop-grace") ?? 5) * 1000,
     log,
   });
+  const stopTimeoutMs = (positiveInt(values["stop-timeout"], "stop-timeout") ?? 20) * 1000;
   const done = Promise.withResolvers<void>();
-  const stop = () => done.resolve();
+  let signals = 0;
+  const stop = () => {
+    if (++signals > 1) {
+      // A second signal: exit now (accepted orders are safe in the spool).
+      log("stopped", { forced: true, spool_depth: listener.spool.depth });
+      log.flush();
+      Deno.exit(1);
+    }
+    done.resolve();
+  };
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   await done.promise;
-  Deno.removeSignalListener("SIGTERM", stop);
-  Deno.removeSignalListener("SIGINT", stop);
+  const timer = setTimeout(() => {
+    log("stop-timeout", {
+      after_s: stopTimeoutMs / 1000,
+      spool_depth: listener.spool.depth,
+      note: "orders left in the spool are drained at the next start",
+    });
+    log.flush();
+    Deno.exit(1);
+  }, stopTimeoutMs);
   await listener.close();
   if ("close" in sink && typeof (sink as { close?: unknown }).close === "function") {
     await (sink as unknown as { close(): Promise<void> }).close();
   }
+  clearTimeout(timer);
+  Deno.removeSignalListener("SIGTERM", stop);
+  Deno.removeSignalListener("SIGINT", stop);
   log.flush();
   return 0;
 }

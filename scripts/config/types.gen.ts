@@ -75,6 +75,20 @@ export type EnvironmentOrders = {
   auth_password_env?: string;
   /** Refuse orders from clients that did not authenticate (SMTP AUTH). */
   require_auth?: boolean;
+  /** Accept orders in the original unsigned format (trusted by client network and envelope sender only). Default: true without hmac_secret_env, false with it. Set true for the original front end. */
+  accept_unsigned?: boolean;
+  /** SMTP listener limits (defaults in scripts/mail/smtp.ts); per-address limits apply right after accept. */
+  limits?: {
+    max_connections?: number;
+    max_connections_per_address?: number;
+    /** New connections per second from one address (sustained). */
+    connect_rate_per_address?: number;
+    connect_burst_per_address?: number;
+    /** Refused sessions from one address within 10 minutes before it is refused at accept. */
+    max_bad_sessions_per_address?: number;
+    /** Errors and refusals on one connection before 421 and close. */
+    max_errors?: number;
+  };
 };
 
 export type EnvironmentMail = {

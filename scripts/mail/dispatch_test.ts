@@ -51,10 +51,10 @@ Deno.test("orders drain into workflow_dispatch calls (OpenAPI-checked): per-seat
       assertEquals(JSON.stringify(d.inputs).includes("@example.com"), false, "no plain email in inputs");
       assertEquals([d.inputs.env, d.inputs.backend, d.inputs.workshop], ["t", "b1", "WKSHP-Test"]);
     }
-    // The same order again: accepted (idempotent) but not dispatched twice.
+    // The same order sent again (no Message-ID): a new delivery with its own id, dispatched once.
     await fireAndClose(t.port, originalBytes({ subject: subjects[0], body: "WKSHP-Test" }));
     await waitFor(() => t.listener.stats.accepted === 4 && t.listener.spool.depth === 0, 10_000, "drained");
-    assertEquals(gh.dispatches.length, 3);
+    assertEquals(gh.dispatches.length, 4);
   } finally {
     await t.close();
     await gh.close();

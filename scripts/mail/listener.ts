@@ -10,6 +10,7 @@ import { ReplayGuard } from "./replay.ts";
 import { type Reply, type Session, type SmtpLimits, SmtpServer } from "./smtp.ts";
 import { Spool } from "./spool.ts";
 import { Drainer } from "./drain.ts";
+import { type HealthServer, serveHealth } from "./health.ts";
 import type { OrderSink } from "./sink.ts";
 
 export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
@@ -99,6 +100,13 @@ export interface ListenerOptions {
   auth?: { user: string; password: string };
   /** Refuse MAIL before AUTH (orders.require_auth). */
   requireAuth?: boolean;
+  /**
+   * Accept orders in the original unsigned format (orders.accept_unsigned; default: true without an
+   * HMAC key, false with one).
+   */
+  acceptUnsigned?: boolean;
+  /** Time allowed to messages in progress at shutdown (default 5 s). */
+  stopGraceMs?: number;
   limits?: Partial<SmtpLimits>;
   hostname?: string;
   log?: LogFn;
@@ -138,8 +146,26 @@ function recipientBackends(env: EnvironmentEntry): { local: string; byDomain: Ma
   return { local, byDomain };
 }
 
+/** Anything shaped like an email address, in any text (participant addresses never reach the logs). */
+const EMAIL_LIKE = /[^\s<>"'(),;:[\]]*@[^\s<>"'(),;:[\]]+/g;
+
+function redact(v: unknown): unknown {
+  if (typeof v === "string") return v.includes("@") ? v.replace(EMAIL_LIKE, "[email]") : v;
+  if (Array.isArray(v)) return v.map(redact);
+  if (v && typeof v === "object") {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redact(x)]));
+  }
+  return v;
+}
+
+/** A logger that replaces every email-like token of every field with "[email]". */
+export function redactingLog(log: LogFn): LogFn {
+  return (event, fields = {}) => log(event, redact(fields) as Record<string, unknown>);
+}
+
 export async function startListener(opts: ListenerOptions): Promise<Listener> {
-  const log = opts.log ?? (() => {});
+  // No email address in any log line: participants' (and senders') addresses are redacted here, once.
+  const log = redactingLog(opts.log ?? (() => {}));
   const env = opts.cfg.environments.get(opts.env);
   if (!env) throw new Error(`Unknown environment "${opts.env}"`);
   const ordersCfg = env.value.orders ?? {};
@@ -147,6 +173,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const senders = ordersCfg.senders ? new Set(ordersCfg.senders.map((s) => s.toLowerCase())) : undefined;
   const { local, byDomain } = recipientBackends(env);
   const window = ordersCfg.replay_window_seconds ?? 300;
+  const acceptUnsigned = opts.acceptUnsigned ?? ordersCfg.accept_unsigned ?? !opts.hmacKey;
+  let deliveries = 0;
 
   const spool = await Spool.open(opts.spoolDir);
   const pendingIds: string[] = [];
@@ -171,9 +199,20 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const digest = (x: string) => createHash("sha256").update(x).digest();
   const authDigest = opts.auth ? digest(`${opts.auth.user}\0${opts.auth.password}`) : undefined;
 
+  const cl = ordersCfg.limits ?? {};
+  const configured: Partial<SmtpLimits> = Object.fromEntries(
+    Object.entries({
+      maxConnections: cl.max_connections,
+      maxConnectionsPerAddress: cl.max_connections_per_address,
+      connectRatePerAddress: cl.connect_rate_per_address,
+      connectBurstPerAddress: cl.connect_burst_per_address,
+      maxBadSessionsPerAddress: cl.max_bad_sessions_per_address,
+      maxErrors: cl.max_errors,
+    }).filter(([, v]) => v !== undefined),
+  );
   const server = new SmtpServer({
     hostname: opts.hostname ?? "localhost",
-    limits: opts.limits,
+    limits: { ...configured, ...opts.limits },
     tls: opts.tls,
     requireAuth: opts.requireAuth,
     handlers: {
@@ -183,15 +222,22 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
             timingSafeEqual(digest(`${user}\0${password}`), authDigest),
         }
         : {}),
-      onConnect(s: Session) {
-        stats.connections++;
-        if (!allowNet(s.remote)) {
+      onAccept(remote: string) {
+        if (!allowNet(remote)) {
+          stats.refused++;
           return refuse(
             554,
-            `5.7.1 Client address ${s.remote} is not allowed to send orders to environment ${env.name}`,
+            `5.7.1 Client address ${remote} is not allowed to send orders to environment ${env.name}`,
           );
         }
         return undefined;
+      },
+      onConnect() {
+        stats.connections++;
+        return undefined;
+      },
+      onServerEvent(event, fields) {
+        log(event, fields);
       },
       onMail(_s, address) {
         if (senders && !senders.has(address.toLowerCase())) {
@@ -232,7 +278,15 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
             backend: String(s.data.backend),
             hmacKey: opts.hmacKey,
             replayWindowSeconds: window,
+            delivery: `${Deno.pid}-${s.id}-${++deliveries}`,
           });
+          if (parsed.format === "legacy" && !acceptUnsigned) {
+            throw new OrderError(
+              `Unsigned orders (the original format) are not accepted by environment ${env.name} (orders.accept_unsigned is false): send a signed order (Subject ${"WOD-ORDER"})`,
+              550,
+              "5.7.1",
+            );
+          }
           if (parsed.format === "legacy" && !senders) {
             throw new OrderError(
               `Unsigned orders need an allowed sender (orders.senders of ${env.name})`,
@@ -251,11 +305,25 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
           }
           if (parsed.sig) {
             if (!guard.claim(parsed.sig)) {
-              throw new OrderError("Replayed order: this signature was already received", 550, "5.7.1");
+              throw new OrderError(
+                "Replayed order: this signature was already received, the order is not taken twice",
+                550,
+                "5.7.1",
+              );
             }
             sig = parsed.sig;
           }
           const o = parsed.order;
+          // The same Message-ID with the same content: a client retrying a delivery whose reply it lost.
+          // The order was taken once (and will be acted on once): say so, store nothing new.
+          if (o.id.startsWith("m-") && !guard.claim(o.id)) {
+            log("duplicate", { session: s.id, remote: s.remote, id: o.id, stage: "data" });
+            return {
+              code: 250,
+              text: `2.0.0 Order ${o.id} was already accepted (same Message-ID and content)`,
+            };
+          }
+          if (o.id.startsWith("m-")) sig = o.id;
           await spool.append(o);
           if (sig) await guard.persist(sig);
           stats.accepted++;
@@ -281,7 +349,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
               stage: "data",
               code: e.code,
               // Participant addresses stay out of the logs (the client gets the full reason).
-              reason: e.message.replace(/[^\s<>]*@[^\s<>]+/g, "[email]"),
+              reason: e.message,
             });
             return refuse(e.code, `${e.enhanced} ${e.message.replace(/[\r\n]+/g, " ")}`);
           }
@@ -293,15 +361,40 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         }
       },
       onEvent(event, s, fields) {
-        if (event === "refused" && fields.stage !== "data") stats.refused++;
+        if (event === "refused" && fields.stage !== "data" && fields.stage !== "accept") stats.refused++;
         log(event, { session: s.id, remote: s.remote, ...fields });
       },
     },
   });
   const smtp = await server.listen(opts.host, opts.port);
 
-  const healthReport = () => ({
-    status: drainer.stats.failing && spool.depth > 0 ? "degraded" : "ok",
+  const healthReport = () => {
+    const a = server.accept;
+    const problems: string[] = [];
+    if (a.stalled) {
+      problems.push(`accept stalled since ${a.stalledSince} (${a.backlog ?? "?"} connections waiting)`);
+    }
+    if (a.descriptorsNearLimit) {
+      problems.push(
+        `open descriptors ${a.descriptors ?? "(uncountable)"} near the limit ${a.descriptorLimit ?? "?"}`,
+      );
+    }
+    const failing = drainer.stats.failing && spool.depth > 0;
+    if (failing) problems.push(`the drain fails: ${drainer.stats.lastError}`);
+    const warnings: string[] = [];
+    if (drainer.stats.deadLetters) {
+      warnings.push(
+        `${drainer.stats.deadLetters} order(s) refused by the store were moved to ${drainer.deadLetterFile}: an operator must look at them`,
+      );
+    }
+    return {
+      status: a.stalled || a.descriptorsNearLimit ? "unhealthy" : failing ? "degraded" : "ok",
+      problems,
+      warnings,
+      ...rest(),
+    };
+  };
+  const rest = () => ({
     env: env.name,
     started,
     spool_depth: spool.depth,
@@ -319,25 +412,25 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     drain_failing: drainer.stats.failing,
     last_drain_error: drainer.stats.lastError,
     last_drain_error_at: drainer.stats.lastErrorAt,
+    dead_letters: drainer.stats.deadLetters,
+    last_dead_letter: drainer.stats.lastDeadLetter,
+    accept_stalled: server.accept.stalled,
+    accept_stalled_since: server.accept.stalledSince,
+    relistens: server.accept.relistens,
+    refused_at_accept: server.accept.refusedAtAccept,
+    descriptors_open: server.accept.descriptors,
+    descriptor_limit: server.accept.descriptorLimit,
+    accept_unsigned: acceptUnsigned,
   });
 
-  let httpServer: Deno.HttpServer | undefined;
+  let httpServer: HealthServer | undefined;
   let health: { host: string; port: number } | undefined;
   if (opts.health) {
-    const ready = Promise.withResolvers<{ host: string; port: number }>();
-    httpServer = Deno.serve({
-      hostname: opts.health.host,
-      port: opts.health.port,
-      onListen: (a) => ready.resolve({ host: a.hostname, port: a.port }),
-    }, (req) => {
-      const url = new URL(req.url);
-      if (url.pathname !== "/health" && url.pathname !== "/") {
-        return new Response("Not found\n", { status: 404 });
-      }
+    httpServer = serveHealth(opts.health.host, opts.health.port, () => {
       const h = healthReport();
-      return Response.json(h, { status: h.status === "ok" ? 200 : 503 });
-    });
-    health = await ready.promise;
+      return { status: h.status === "ok" ? 200 : 503, body: h };
+    }, (message) => log("health-error", { error: message }));
+    health = { host: httpServer.host, port: httpServer.port };
   }
 
   // Whatever a previous run left in the spool is drained first.
@@ -347,11 +440,11 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const close = () => {
     closing ??= (async () => {
       log("stopping", { spool_depth: spool.depth });
-      await server.close();
+      await server.close(opts.stopGraceMs ?? 5_000);
       await spool.idle();
       await drainer.stop();
       await drainer.flush().catch(() => {});
-      await httpServer?.shutdown();
+      await httpServer?.close();
       log("stopped", { spool_depth: spool.depth, recorded: drainer.stats.recorded });
     })();
     return closing;

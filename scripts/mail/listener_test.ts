@@ -60,10 +60,12 @@ Deno.test("the original sender's bytes (before the greeting, bare LF, closing at
     assertEquals(byAction("RESET", 5).seats, [5, 9], "RESET min,max is one range order");
     assertEquals(byAction("PURGE", 6).customer, "1004");
     assertEquals(byAction("CLEANUP", 3).customer, "1001");
-    // The same bytes again: same content id, recorded once.
+    // The same bytes again (no Message-ID): a new delivery, a new order with its own id, acted on too.
     await fireAndClose(t.port, originalBytes(cases[0]));
     await waitFor(() => t.listener.stats.accepted === 6 && t.listener.spool.depth === 0, 10_000, "drained");
-    assertEquals((await recordedIds(t.sinkDir)).length, 5, "a resent order is not recorded twice");
+    const ids = await recordedIds(t.sinkDir);
+    assertEquals(ids.length, 6, "the order sent again is recorded again");
+    assertEquals(new Set(ids).size, 6, "every delivery has its own id");
   } finally {
     await t.close();
   }
@@ -105,16 +107,23 @@ Deno.test("nodemailer (EHLO, CRLF, MIME headers, Message-ID) delivers an order a
       messageId: "<order-2001@front.test>",
     });
     assertMatch(String(info.response), /^250 2\.0\.0 Order m-[0-9a-f]{40} accepted/);
-    // A second delivery with the same Message-ID is accepted (idempotent) but recorded once.
-    await tr.sendMail({
+    // A second delivery with the same Message-ID and order (a client retrying): told it was already
+    // accepted, nothing new stored, recorded once.
+    const again = await tr.sendMail({
       from: "api@front.test",
       to: "wodadmin@b1.test",
       subject: "CREATE 7 2001 carol@example.net",
       text: "WKSHP-Test",
       messageId: "<order-2001@front.test>",
     });
+    assertMatch(String(again.response), /^250 2\.0\.0 Order m-[0-9a-f]{40} was already accepted/);
     tr.close();
-    await waitFor(() => t.listener.spool.depth === 0 && t.listener.stats.accepted === 2, 10_000, "drain");
+    await waitFor(
+      () => t.listener.spool.depth === 0 && t.listener.drainer.stats.recorded === 1,
+      10_000,
+      "drain",
+    );
+    assertEquals(t.listener.stats.accepted, 1);
     const orders = await recorded(t.sinkDir);
     assertEquals(orders.length, 1);
     assertEquals([orders[0].email, orders[0].seats], ["carol@example.net", [7, 7]]);

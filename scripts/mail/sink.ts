@@ -8,6 +8,11 @@ import type { Order } from "../config/types.gen.ts";
 export interface OrderSink {
   /** Idempotent by order.id; resolves only when durable. */
   recordOrders(orders: Order[]): Promise<{ recorded: string[]; duplicates: string[] }>;
+  /**
+   * Note in the ledger that `order` was refused at drain time (it went to the dead-letter file).
+   * Optional; errors are logged, the order stays in the dead-letter file.
+   */
+  recordRefusal?(order: Order, reason: string): Promise<void>;
 }
 
 const enc = new TextEncoder();
@@ -75,5 +80,12 @@ export class DirSink implements OrderSink {
       this.commits++;
     }
     return { recorded, duplicates };
+  }
+
+  /** `<dir>/refused.jsonl`: one line per order refused at drain time, with the reason. */
+  async recordRefusal(order: Order, reason: string): Promise<void> {
+    await Deno.mkdir(this.dir, { recursive: true });
+    const line = JSON.stringify({ id: order.id, outcome: "refused", reason }) + "\n";
+    await Deno.writeTextFile(join(this.dir, "refused.jsonl"), line, { append: true, mode: 0o600 });
   }
 }

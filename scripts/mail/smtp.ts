@@ -4,9 +4,16 @@
 // - the message handler runs when the final "." arrives and its result does not depend on the client
 //   still being there: a client that closed the socket after the greeting still gets its message
 //   processed (and made durable) from the bytes it already sent,
-// - limits: connections, line length, message size, recipients, errors, idle time.
+// - limits: connections (in all and per client address), connection rate per address, line length,
+//   message size, recipients, errors and refusals per connection, refused sessions per address, idle
+//   and session time. Every limit that concerns the client address is checked right after accept,
+//   before any other work, and a refused socket is destroyed at once (it never keeps a descriptor).
+// - accept watchdog: when the accept loop stalls (Deno's node:net stops accepting for good after one
+//   EMFILE), the listening socket is re-created as soon as descriptors are free again; `health()`
+//   reports the stall and descriptor pressure.
 // - STARTTLS (when a certificate is configured; buffered plaintext after it is discarded, RFC 3207)
 //   and AUTH PLAIN/LOGIN (only over TLS).
+// HELO is optional and may be bare (like Postfix's default smtpd_helo_required = no).
 // Commands: HELO, EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, VRFY (252), HELP, STARTTLS, AUTH; others
 // get 502/500.
 import * as net from "node:net";
@@ -35,6 +42,11 @@ export interface Session {
 }
 
 export interface SmtpHandlers {
+  /**
+   * Right after accept, before anything else (no session yet): undefined accepts the client address; a
+   * Reply is written (one line) and the socket destroyed. Such a refusal counts as a refused session.
+   */
+  onAccept?(remote: string): Reply | undefined;
   /** undefined: greet; a Reply: send it (5xx) and close. */
   onConnect?(s: Session): Reply | undefined;
   onMail?(s: Session, address: string, params: string): Reply | undefined;
@@ -45,13 +57,28 @@ export interface SmtpHandlers {
   onAuth?(s: Session, user: string, password: string): boolean;
   /** A protocol-level refusal or event worth logging. */
   onEvent?(event: string, s: Session, fields: Record<string, unknown>): void;
+  /** Server-level events (accept stalled or resumed, an address limited); no session. */
+  onServerEvent?(event: string, fields: Record<string, unknown>): void;
 }
 
 export interface SmtpLimits {
+  /** Concurrent connections in all. */
   maxConnections: number;
+  /** Concurrent connections from one client address. */
+  maxConnectionsPerAddress: number;
+  /** New connections per second from one client address (sustained), and the burst allowed above it. */
+  connectRatePerAddress: number;
+  connectBurstPerAddress: number;
+  /**
+   * Refused sessions (refused at connect, or closed for too many errors and refusals) from one address
+   * within `penaltyWindowMs`; beyond it the address is refused at accept until the window has passed.
+   */
+  maxBadSessionsPerAddress: number;
+  penaltyWindowMs: number;
   maxMessageBytes: number;
   maxRecipients: number;
   maxLineBytes: number;
+  /** Errors and refusals (bad commands, refused MAIL/RCPT/DATA, failed AUTH) on one connection. */
   maxErrors: number;
   idleTimeoutMs: number;
   /** A connection is closed after this long whatever it does (slow-drip clients). */
@@ -60,6 +87,11 @@ export interface SmtpLimits {
 
 export const DEFAULT_LIMITS: SmtpLimits = {
   maxConnections: 200,
+  maxConnectionsPerAddress: 50,
+  connectRatePerAddress: 100,
+  connectBurstPerAddress: 300,
+  maxBadSessionsPerAddress: 30,
+  penaltyWindowMs: 10 * 60_000,
   maxMessageBytes: 64 * 1024,
   maxRecipients: 1,
   maxLineBytes: 2048,
@@ -137,7 +169,17 @@ class Connection {
     fields: Record<string, unknown> = {},
   ): void {
     this.h.onEvent?.("refused", this.session, { stage, code, reason, ...fields });
+    this.errors++;
+    if (this.errors >= this.limits.maxErrors) return this.tooManyErrors();
     this.reply(code, text);
+  }
+
+  /** The error or refusal that reaches the limit: 421 and close instead of its reply; a bad mark for the address. */
+  tooManyErrors(): void {
+    this.h.onEvent?.("disconnected", this.session, { reason: "too many errors", errors: this.errors });
+    this.server.penalize(this.session.remote);
+    this.reply(421, "4.7.0 Too many errors, closing connection");
+    this.close();
   }
 
   flush(): void {
@@ -157,7 +199,9 @@ class Connection {
     }, this.limits.maxSessionMs);
     const refuse = this.h.onConnect?.(this.session);
     if (refuse) {
-      this.refuse("connect", refuse.code, refuse.text, refuse.text);
+      this.h.onEvent?.("refused", this.session, { stage: "connect", code: refuse.code, reason: refuse.text });
+      this.server.penalize(this.session.remote);
+      this.reply(refuse.code, refuse.text);
       this.close();
       return;
     }
@@ -185,11 +229,7 @@ class Connection {
     s.on("error", () => {
       // ECONNRESET from a client that closed without reading: the bytes it sent are still processed.
     });
-    s.on("close", () => {
-      this.session.closed = true;
-      this.server.active.delete(this);
-      clearTimeout(this.lifeTimer);
-    });
+    s.on("close", () => this.closed());
     s.on("end", () => {
       this.session.closed = true;
     });
@@ -213,9 +253,7 @@ class Connection {
       raw.destroy();
     };
     raw.on("close", () => {
-      this.session.closed = true;
-      this.server.active.delete(this);
-      clearTimeout(this.lifeTimer);
+      this.closed();
       up.destroy();
     });
     up.on("error", kill);
@@ -240,12 +278,26 @@ class Connection {
     });
   }
 
+  /** The socket is gone: forget the connection (once). */
+  closed(): void {
+    this.session.closed = true;
+    clearTimeout(this.lifeTimer);
+    clearTimeout(this.killTimer);
+    if (this.server.active.delete(this)) this.server.release(this.session.remote);
+  }
+
+  killTimer?: ReturnType<typeof setTimeout>;
+
   close(): void {
     this.mode = "closing";
     this.flush();
     this.buf = Buffer.alloc(0);
     if (!this.sock.destroyed) this.sock.end();
-    setTimeout(() => this.sock.destroy(), 2000).unref?.();
+    // The peer has a short while to read the last reply; then the descriptor is released whatever it does.
+    this.killTimer = setTimeout(() => {
+      this.sock.destroy();
+      this.raw?.destroy();
+    }, this.server.underPressure() ? 50 : 1000);
   }
 
   pump(): void {
@@ -291,11 +343,7 @@ class Connection {
   error(code: number, text: string): void {
     this.errors++;
     this.h.onEvent?.("protocol-error", this.session, { code, reason: text });
-    if (this.errors >= this.limits.maxErrors) {
-      this.reply(421, "4.7.0 Too many errors, closing connection");
-      this.close();
-      return;
-    }
+    if (this.errors >= this.limits.maxErrors) return this.tooManyErrors();
     this.reply(code, text);
   }
 
@@ -336,7 +384,11 @@ class Connection {
     this.busy = true;
     this.flush();
     this.h.onData(s, msg).then(
-      (r) => this.reply(r.code, r.text),
+      (r) => {
+        // A refused order counts like any refusal: the one that reaches the limit gets 421 and a close.
+        if (r.code >= 400 && ++this.errors >= this.limits.maxErrors) return this.tooManyErrors();
+        this.reply(r.code, r.text);
+      },
       (e) => {
         this.h.onEvent?.("handler-error", s, { error: (e as Error).message });
         this.reply(451, "4.3.0 Local error, the order was not stored: try again later");
@@ -432,11 +484,13 @@ class Connection {
     switch (verb) {
       case "HELO":
       case "EHLO": {
-        if (!/^[A-Za-z0-9.\-_:[\]]{1,255}$/.test(arg)) {
+        // A bare HELO/EHLO (a client whose host name setting is empty) is taken like Postfix does by
+        // default (smtpd_helo_required = no): the session goes on, the name is recorded as "unknown".
+        if (arg !== "" && !/^[A-Za-z0-9.\-_:[\]]{1,255}$/.test(arg)) {
           this.error(501, `5.5.4 Syntax: ${verb} hostname`);
           return;
         }
-        s.helo = arg;
+        s.helo = arg || "unknown";
         this.resetTransaction();
         if (verb === "HELO") this.reply(250, this.server.hostname);
         else {
@@ -448,7 +502,7 @@ class Connection {
         return;
       }
       case "MAIL": {
-        if (!s.helo) return this.error(503, "5.5.1 Send HELO or EHLO first");
+        // No HELO at all is fine too (Postfix's default, smtpd_helo_required = no).
         if (s.from !== undefined) return this.error(503, "5.5.1 Nested MAIL command");
         const p = parsePath(arg, "FROM");
         if (!p) return this.error(501, "5.5.4 Syntax: MAIL FROM:<address>");
@@ -548,6 +602,80 @@ export interface SmtpServerOptions {
   requireAuth?: boolean;
 }
 
+/** What the server knows about one client address (bounded: idle entries are dropped). */
+interface AddressState {
+  open: number;
+  tokens: number;
+  refilled: number;
+  /** Times of recent refused sessions (within the penalty window). */
+  bad: number[];
+  /** Refusals at accept since the last log line about this address (floods log one line a second). */
+  quiet: number;
+  loggedAt: number;
+  seen: number;
+}
+
+/** Open descriptors of this process, or undefined when they cannot be counted (none left to open /proc). */
+export function openDescriptors(): number | undefined {
+  try {
+    let n = 0;
+    for (const _ of Deno.readDirSync("/proc/self/fd")) n++;
+    return n - 1; // the directory handle used to count
+  } catch {
+    return undefined;
+  }
+}
+
+/** The soft limit on open descriptors (RLIMIT_NOFILE) of this process, or undefined when unknown. */
+export function descriptorLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(Deno.readTextFileSync("/proc/self/limits"));
+    return m && m[1] !== "unlimited" ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pending connections in the kernel's accept queue of a listening TCP socket on `port`, or undefined. */
+export function acceptBacklog(port: number): number | undefined {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  let found = false;
+  let total = 0;
+  for (const f of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(f);
+    } catch {
+      if (f.endsWith("6")) continue;
+      return undefined;
+    }
+    for (const line of text.split("\n")) {
+      const p = line.trim().split(/\s+/);
+      // sl local_address rem_address st tx_queue:rx_queue ...; for a LISTEN socket (0A) rx_queue is the backlog
+      if (p.length > 4 && p[3] === "0A" && p[1].endsWith(hex)) {
+        found = true;
+        total += parseInt(p[4].split(":")[1], 16) || 0;
+      }
+    }
+  }
+  return found ? total : undefined;
+}
+
+export interface AcceptHealth {
+  /** The accept loop is stalled: connections wait in the kernel queue and none is accepted. */
+  stalled: boolean;
+  stalledSince?: string;
+  /** Times the listening socket was re-created after a stall. */
+  relistens: number;
+  descriptors?: number;
+  descriptorLimit?: number;
+  /** Open descriptors above 85% of the limit (or uncountable). */
+  descriptorsNearLimit: boolean;
+  backlog?: number;
+  /** Connections refused at accept (network, rate, per-address cap, penalty, capacity). */
+  refusedAtAccept: number;
+}
+
 export class SmtpServer {
   readonly hostname: string;
   readonly limits: SmtpLimits;
@@ -559,7 +687,26 @@ export class SmtpServer {
   tlsPort = 0;
   readonly pendingTls = new Map<number, (s: tls.TLSSocket) => void>();
   readonly active = new Set<Connection>();
-  readonly server: net.Server;
+  /** Sockets refused at accept that are still writing their one-line refusal (destroyed within 200 ms). */
+  readonly refusing = new Set<net.Socket>();
+  readonly addresses = new Map<string, AddressState>();
+  server: net.Server;
+  #bound?: { host: string; port: number };
+  #closing = false;
+  #accepts = 0;
+  #watch?: ReturnType<typeof setInterval>;
+  #lastAccepts = -1;
+  #suspect = 0;
+  #lastTick = Date.now();
+  #fdLimit = descriptorLimit();
+  /** Connections (open and being refused) the descriptor limit leaves room for; set at listen(). */
+  #fdBudget = Infinity;
+  readonly accept: AcceptHealth = {
+    stalled: false,
+    relistens: 0,
+    descriptorsNearLimit: false,
+    refusedAtAccept: 0,
+  };
 
   constructor(opts: SmtpServerOptions) {
     this.hostname = opts.hostname ?? "localhost";
@@ -577,20 +724,212 @@ export class SmtpServer {
       this.tlsServer.on("tlsClientError", () => {});
     }
     this.requireAuth = opts.requireAuth ?? false;
-    this.server = net.createServer((sock) => {
-      const c = new Connection(sock, this);
-      if (this.active.size >= this.limits.maxConnections) {
-        this.handlers.onEvent?.("refused", c.session, {
-          stage: "connect",
-          code: 421,
-          reason: "too many connections",
-        });
-        sock.on("error", () => {});
-        sock.end("421 4.7.0 Too many connections, try again later\r\n");
-        return;
+    this.server = this.#createServer();
+  }
+
+  #createServer(): net.Server {
+    const srv = net.createServer((sock) => this.#onAccept(sock));
+    srv.on("error", (e: Error) => this.handlers.onServerEvent?.("accept-error", { error: e.message }));
+    return srv;
+  }
+
+  /** Descriptors are scarce: refused sockets are destroyed without a reply, closing ones sooner. */
+  underPressure(): boolean {
+    return this.accept.descriptorsNearLimit || this.refusing.size > 64 ||
+      this.active.size + this.refusing.size >= this.#fdBudget * 0.9;
+  }
+
+  #state(addr: string, now: number): AddressState {
+    let st = this.addresses.get(addr);
+    if (!st) {
+      if (this.addresses.size >= 50_000) this.#prune(now, true);
+      st = {
+        open: 0,
+        tokens: this.limits.connectBurstPerAddress,
+        refilled: now,
+        bad: [],
+        quiet: 0,
+        loggedAt: 0,
+        seen: now,
+      };
+      this.addresses.set(addr, st);
+    }
+    st.seen = now;
+    return st;
+  }
+
+  #prune(now: number, hard = false): void {
+    const idle = hard ? 60_000 : this.limits.penaltyWindowMs;
+    for (const [a, st] of this.addresses) {
+      if (st.open === 0 && now - st.seen > idle) this.addresses.delete(a);
+    }
+    if (hard && this.addresses.size >= 50_000) {
+      for (const [a, st] of this.addresses) if (st.open === 0) this.addresses.delete(a);
+    }
+  }
+
+  /** A refused session from `addr` (refused at connect, or too many errors). */
+  penalize(addr: string): void {
+    const now = Date.now();
+    const st = this.#state(addr, now);
+    st.bad.push(now);
+    if (st.bad.length > this.limits.maxBadSessionsPerAddress + 1) st.bad.shift();
+  }
+
+  /** A connection from `addr` is gone. */
+  release(addr: string): void {
+    const st = this.addresses.get(addr);
+    if (st && st.open > 0) st.open--;
+  }
+
+  /** Why a new connection from `addr` is refused before any other work, or undefined. */
+  #limit(addr: string, st: AddressState, now: number): { reply: Reply; reason: string } | undefined {
+    const L = this.limits;
+    st.bad = st.bad.filter((t) => now - t < L.penaltyWindowMs);
+    if (st.bad.length >= L.maxBadSessionsPerAddress) {
+      return {
+        reason: "too many refused sessions",
+        reply: { code: 421, text: `4.7.0 Too many refused sessions from ${addr}, try again later` },
+      };
+    }
+    st.tokens = Math.min(
+      L.connectBurstPerAddress,
+      st.tokens + ((now - st.refilled) / 1000) * L.connectRatePerAddress,
+    );
+    st.refilled = now;
+    if (st.tokens < 1) {
+      return {
+        reason: "connection rate",
+        reply: { code: 421, text: `4.7.0 Too many connections per second from ${addr}, try again later` },
+      };
+    }
+    st.tokens -= 1;
+    if (st.open >= L.maxConnectionsPerAddress) {
+      return {
+        reason: "too many connections from the address",
+        reply: { code: 421, text: `4.7.0 Too many connections from ${addr}, try again later` },
+      };
+    }
+    if (this.active.size >= L.maxConnections) {
+      return {
+        reason: "too many connections",
+        reply: { code: 421, text: "4.7.0 Too many connections, try again later" },
+      };
+    }
+    if (this.active.size + this.refusing.size >= this.#fdBudget) {
+      return {
+        reason: "descriptor limit",
+        reply: { code: 421, text: "4.3.2 Server busy (descriptor limit), try again later" },
+      };
+    }
+    return undefined;
+  }
+
+  #onAccept(sock: net.Socket): void {
+    this.#accepts++;
+    sock.on("error", () => {});
+    if (this.#closing) {
+      sock.destroy();
+      return;
+    }
+    const addr = (sock.remoteAddress ?? "").replace(/^::ffff:/, "");
+    const now = Date.now();
+    const st = this.#state(addr, now);
+    let refusal = this.#limit(addr, st, now);
+    if (!refusal) {
+      const r = this.handlers.onAccept?.(addr);
+      if (r) {
+        refusal = { reply: r, reason: r.text };
+        this.penalize(addr);
       }
-      this.active.add(c);
-      c.start();
+    }
+    if (refusal) {
+      this.accept.refusedAtAccept++;
+      // One log line per address and second at most: a flood does not flood the logs.
+      if (now - st.loggedAt >= 1000) {
+        this.handlers.onServerEvent?.("refused", {
+          remote: addr,
+          stage: "accept",
+          code: refusal.reply.code,
+          reason: refusal.reason,
+          ...(st.quiet ? { also_refused: st.quiet } : {}),
+        });
+        st.loggedAt = now;
+        st.quiet = 0;
+      } else st.quiet++;
+      this.#refuseSocket(sock, `${refusal.reply.code} ${refusal.reply.text}\r\n`);
+      return;
+    }
+    st.open++;
+    const c = new Connection(sock, this);
+    this.active.add(c);
+    c.start();
+  }
+
+  /** Write one line and destroy: as soon as it is written, within 200 ms (20 ms under descriptor pressure). */
+  #refuseSocket(sock: net.Socket, line: string): void {
+    if (this.refusing.size > 256) {
+      sock.destroy();
+      return;
+    }
+    this.refusing.add(sock);
+    const done = () => {
+      clearTimeout(timer);
+      this.refusing.delete(sock);
+      sock.destroy();
+    };
+    const timer = setTimeout(done, this.underPressure() ? 20 : 200);
+    sock.on("close", done);
+    sock.end(line, done);
+  }
+
+  /** Every 500 ms: descriptor pressure, and whether accept is stalled (then re-create the listening socket). */
+  #watchdog(): void {
+    const a = this.accept;
+    const fds = openDescriptors();
+    a.descriptors = fds;
+    a.descriptorLimit = this.#fdLimit;
+    a.descriptorsNearLimit = fds === undefined ||
+      (this.#fdLimit !== undefined && fds >= this.#fdLimit * 0.85);
+    const backlog = this.#bound ? acceptBacklog(this.#bound.port) : undefined;
+    a.backlog = backlog;
+    const progressed = this.#accepts !== this.#lastAccepts;
+    this.#lastAccepts = this.#accepts;
+    // Waiting connections and no accept for three ticks in a row (or no descriptor left to look): stalled.
+    const waiting = fds === undefined || (backlog ?? 0) > 0;
+    // A late tick means the event loop was busy (accepts may simply not have run yet): no verdict.
+    const now = Date.now();
+    const late = now - this.#lastTick > 1_000;
+    this.#lastTick = now;
+    this.#suspect = !progressed && waiting && !late ? this.#suspect + 1 : late ? this.#suspect : 0;
+    if (this.#suspect >= 3 && !a.stalled) {
+      a.stalled = true;
+      a.stalledSince = new Date().toISOString();
+      this.handlers.onServerEvent?.("accept-stalled", { backlog, descriptors: fds, limit: this.#fdLimit });
+    } else if (a.stalled && (progressed || !waiting)) {
+      a.stalled = false;
+      a.stalledSince = undefined;
+      this.handlers.onServerEvent?.("accept-resumed", { descriptors: fds, backlog });
+    }
+    // Re-create the listening socket once descriptors are free again (the stalled accept loop never resumes).
+    if (a.stalled && fds !== undefined && (this.#fdLimit === undefined || fds < this.#fdLimit - 16)) {
+      this.#relisten();
+    }
+    if (this.addresses.size > 1000) this.#prune(Date.now());
+  }
+
+  #relisten(): void {
+    if (!this.#bound || this.#closing) return;
+    const { host, port } = this.#bound;
+    const old = this.server;
+    old.close();
+    this.server = this.#createServer();
+    this.accept.relistens++;
+    this.server.once("error", (e: Error) => {
+      this.handlers.onServerEvent?.("relisten-failed", { error: e.message });
+    });
+    this.server.listen(port, host, () => {
+      this.handlers.onServerEvent?.("relistened", { port });
     });
   }
 
@@ -605,7 +944,7 @@ export class SmtpServer {
         );
       });
     }
-    return await new Promise((resolve, reject) => {
+    const bound = await new Promise<{ host: string; port: number }>((resolve, reject) => {
       this.server.once("error", reject);
       this.server.listen(port, host, () => {
         this.server.off("error", reject);
@@ -613,25 +952,55 @@ export class SmtpServer {
         resolve({ host: a.address, port: a.port });
       });
     });
+    this.#bound = { host, port: bound.port };
+    const fds = openDescriptors();
+    if (this.#fdLimit !== undefined && fds !== undefined) {
+      // Each connection takes one descriptor (two under STARTTLS); keep a reserve for the spool, the
+      // store, the health endpoint and the logs.
+      this.#fdBudget = Math.max(1, Math.floor((this.#fdLimit - fds - 24) / (this.tls ? 2 : 1)));
+      if (this.limits.maxConnections > this.#fdBudget) {
+        this.handlers.onServerEvent?.("limits", {
+          warning:
+            `max connections ${this.limits.maxConnections} is more than the descriptor limit ${this.#fdLimit} leaves room for: at most ${this.#fdBudget} (raise LimitNOFILE)`,
+        });
+      }
+    }
+    this.#watch = setInterval(() => this.#watchdog(), 500);
+    this.#watchdog();
+    return bound;
   }
 
-  /** Stop accepting; wait up to `graceMs` for messages being stored; then close every connection. */
-  async close(graceMs = 10_000): Promise<void> {
+  /**
+   * Stop accepting; wait up to `graceMs` for messages being stored (a client still sending DATA gets
+   * at most half of it); then close every connection. Bounded: resolves within about graceMs + 1 s.
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    this.#closing = true;
+    clearInterval(this.#watch);
     const closed = new Promise<void>((r) => this.server.close(() => r()));
     const deadline = Date.now() + graceMs;
-    while ([...this.active].some((c) => c.busy || c.mode === "data") && Date.now() < deadline) {
+    const dataDeadline = Date.now() + graceMs / 2;
+    while (
+      [...this.active].some((c) => c.busy || (c.mode === "data" && Date.now() < dataDeadline)) &&
+      Date.now() < deadline
+    ) {
       await new Promise((r) => setTimeout(r, 20));
     }
     for (const c of this.active) {
       if (!c.busy) {
         c.reply(421, "4.3.2 Service shutting down");
-        c.close();
+        c.flush();
       }
       c.sock.destroy();
       c.raw?.destroy();
+      clearTimeout(c.lifeTimer);
+      clearTimeout(c.killTimer);
     }
     this.active.clear();
-    await closed;
-    if (this.tlsServer) await new Promise<void>((r) => this.tlsServer!.close(() => r()));
+    for (const s of this.refusing) s.destroy();
+    this.refusing.clear();
+    const bounded = (p: Promise<void>) => Promise.race([p, new Promise<void>((r) => setTimeout(r, 1000))]);
+    await bounded(closed);
+    if (this.tlsServer) await bounded(new Promise<void>((r) => this.tlsServer!.close(() => r())));
   }
 }

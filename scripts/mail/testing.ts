@@ -12,7 +12,7 @@ import type { SmtpLimits } from "./smtp.ts";
 export const TEST_HMAC_ENV = "WOD_TEST_ORDER_HMAC";
 export const TEST_KEY = "test-key-not-a-secret-0123456789";
 
-const ENV_YAML = `name: t
+export const ENV_YAML = `name: t
 admin_user: wodadmin
 backends:
   - name: b1
@@ -35,6 +35,7 @@ orders:
   recipient: wodadmin
   hmac_secret_env: ${TEST_HMAC_ENV}
   replay_window_seconds: 300
+  accept_unsigned: true
 `;
 
 /** A repository root with environment `t` (backends b1.test, b2.test) and workshops WKSHP-Test, WKSHP-Off. */
@@ -71,9 +72,11 @@ export async function startTestListener(
     tls?: { cert: string; key: string };
     auth?: { user: string; password: string };
     requireAuth?: boolean;
+    /** environments/t.yaml (default ENV_YAML). */
+    envYaml?: string;
   } = {},
 ): Promise<TestListener> {
-  const root = await makeRoot();
+  const root = await makeRoot(opts.envYaml);
   try {
     const cfg = await loadConfig(root);
     const bad = cfg.diagnostics.filter((d) => d.severity === "error");
@@ -321,12 +324,26 @@ export interface ListenProcess {
 export async function spawnListen(
   root: string,
   flags: string[],
-  opts: { stderr?: "piped" | "inherit"; timeoutMs?: number } = {},
+  opts: {
+    stderr?: "piped" | "inherit";
+    timeoutMs?: number;
+    /** Run under `ulimit -n N` (bash execs deno: same pid; arguments passed as an argv, never as text). */
+    nofile?: number;
+  } = {},
 ): Promise<ListenProcess> {
   const stderr = opts.stderr ?? "piped";
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", WOD, "listen", "--env", "t", "--listen", "127.0.0.1:0", ...flags],
+  const argv = ["run", "-A", WOD, "listen", "--env", "t", "--listen", "127.0.0.1:0", ...flags];
+  const [cmd, args] = opts.nofile === undefined ? [Deno.execPath(), argv] : ["bash", [
+    "-c",
+    'ulimit -n "$1" && shift && exec "$@"',
+    "bash",
+    String(opts.nofile),
+    Deno.execPath(),
+    ...argv,
+  ]];
+  const proc = new Deno.Command(cmd, {
+    args,
     env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY },
     stdout: "piped",
     stderr,

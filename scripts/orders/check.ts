@@ -11,12 +11,21 @@ export type Action = typeof ACTIONS[number];
 
 /** Customer ids of the front end: letters, digits, '_' and '-' (never a shell metacharacter). */
 export const CUSTOMER_RE = /^[A-Za-z0-9_-]{1,64}$/;
-/** A deliberately narrow address syntax: no quotes, no shell metacharacters, a dotted domain. */
+/**
+ * Participant addresses: the RFC 5322 dot-atom form in the local part (letters, digits and
+ * !#$%&'*+/=?^_`{|}~- in atoms separated by single dots, at most 64 characters), a host name as domain.
+ * Refused: quoted local parts, comments, spaces, control and non-ASCII characters, '<>()[],;:\"', IP
+ * literals. Every accepted address is safe as an SMTP envelope recipient and as one address of a To:
+ * header; no component passes an address to a shell (tests in scripts/mail/frontend_compat_test.ts).
+ */
 export const EMAIL_RE =
-  /^[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+  /^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 export const ORDER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const NAME_RE = /^[a-z][a-z0-9-]{0,31}$/;
 const WORKSHOP_RE = /^[A-Za-z][A-Za-z0-9_-]{1,63}$/;
+
+export const EMAIL_EXPECTED =
+  "expected local@domain (letters, digits and !#$%&'*+/=?^_`{|}~.- before the @, no quotes, spaces or comments)";
 
 export function isSaneEmail(s: string): boolean {
   return s.length <= 254 && EMAIL_RE.test(s) && !s.includes("..") && !s.startsWith(".");
@@ -100,9 +109,7 @@ export function checkOrder(cfg: Config, order: Order): string | undefined {
     return `Invalid customer id "${show(order.customer)}": expected 1-64 letters, digits, '_' or '-'`;
   }
   if (order.email !== undefined && (typeof order.email !== "string" || !isSaneEmail(order.email))) {
-    return `Invalid email address "${
-      show(order.email)
-    }": expected local@domain with letters, digits and . _ % + -`;
+    return `Invalid email address "${show(order.email)}": ${EMAIL_EXPECTED}`;
   }
   if (!["mail", "dispatch", "cli", "expire", "drift"].includes(order.source)) {
     return `Invalid order source "${show(order.source)}"`;
@@ -122,10 +129,17 @@ export function orderId(parts: readonly (string | number | undefined | null)[]):
   return `c-${h.slice(0, 40)}`;
 }
 
-/** Order id from a Message-ID header value: `m-` + 40 hex digits of its SHA-256 (any bytes are safe). */
-export function messageOrderId(messageId: string): string {
+/**
+ * Order id from a Message-ID header value and the order's content: `m-` + 40 hex digits of the SHA-256
+ * (any bytes are safe). A resent delivery (same Message-ID, same order) has the same id; a Message-ID
+ * reused for a different order does not make that order a duplicate.
+ */
+export function messageOrderId(
+  messageId: string,
+  parts: readonly (string | number | undefined | null)[] = [],
+): string {
   const norm = messageId.trim().replace(/^<|>$/g, "").toLowerCase();
-  const h = createHash("sha256").update(norm).digest("hex");
+  const h = createHash("sha256").update(JSON.stringify([norm, ...parts.map((p) => p ?? null)])).digest("hex");
   return `m-${h.slice(0, 40)}`;
 }
 

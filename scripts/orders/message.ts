@@ -22,6 +22,11 @@ export interface MessageContext {
   now?: number;
   replayWindowSeconds?: number;
   received?: Date;
+  /**
+   * What makes this delivery unique (e.g. process, session and sequence): part of the id of an unsigned
+   * order without Message-ID, so the same order sent twice is two orders. Default: a random UUID.
+   */
+  delivery?: string;
 }
 
 export interface MessageOrder {
@@ -97,10 +102,12 @@ export function orderFromMessage(raw: string, ctx: MessageContext): MessageOrder
     ...(fields.email !== undefined ? { email: fields.email } : {}),
     source: "mail" as const,
   };
+  // Ids are fixed here, before the order is spooled and acknowledged: a crash-replayed spool segment
+  // carries the same ids (idempotent), while every delivery of an order without Message-ID is new.
   const id = sig
     ? `s-${sig.slice(0, 40)}`
     : messageId
-    ? messageOrderId(messageId)
-    : orderId(contentParts(base));
+    ? messageOrderId(messageId, contentParts(base))
+    : orderId([...contentParts(base), received, ctx.delivery ?? crypto.randomUUID()]);
   return { order: { id, ...base, received }, format, sig };
 }

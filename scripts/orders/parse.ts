@@ -12,7 +12,7 @@
 // outside the replay window, or whose signature was already seen, are refused (scripts/mail).
 import { Buffer } from "node:buffer";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { type Action, ACTIONS, CUSTOMER_RE, isSaneEmail } from "./check.ts";
+import { type Action, ACTIONS, CUSTOMER_RE, EMAIL_EXPECTED, isSaneEmail } from "./check.ts";
 
 export interface ParsedMessage {
   headers: { name: string; value: string }[];
@@ -175,9 +175,7 @@ export function parseLegacy(subject: string, body: string): OrderFields {
   }
   if (fields.email !== undefined && !isSaneEmail(fields.email)) {
     throw new OrderError(
-      `Invalid email address "${
-        visible(fields.email)
-      }": expected local@domain with letters, digits and . _ % + -`,
+      `Invalid email address "${visible(fields.email)}": ${EMAIL_EXPECTED}`,
     );
   }
   if (fields.seats[0] > fields.seats[1]) {

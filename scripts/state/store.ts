@@ -66,7 +66,31 @@ function check(name: "seat", value: unknown, what: string): void {
   }
 }
 
+/**
+ * The store refuses this one order for what it is (invalid, or for another environment), not because
+ * the store is unreachable: the listener's drain moves it to its dead-letter file and goes on.
+ */
+export class OrderRefusedError extends WodError {
+  constructor(readonly orderId: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "OrderRefusedError";
+  }
+}
+
+const SAFE_ORDER_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
 export function validateOrder(order: Order): void {
+  try {
+    checkOrderShape(order);
+  } catch (e) {
+    if (e instanceof WodError && typeof order?.id === "string") {
+      throw new OrderRefusedError(order.id, e.message);
+    }
+    throw e;
+  }
+}
+
+function checkOrderShape(order: Order): void {
   const v = validator("order");
   if (!v(order as unknown)) {
     const e = v.errors?.[0];
@@ -113,7 +137,10 @@ export class LedgerStore implements StateStore {
     for (const o of orders) {
       validateOrder(o);
       if (o.env !== this.env) {
-        throw new WodError(`Order ${o.id} is for environment "${o.env}"; this store holds "${this.env}"`);
+        throw new OrderRefusedError(
+          o.id,
+          `Order ${o.id} is for environment "${o.env}"; this store holds "${this.env}"`,
+        );
       }
       if (o.email !== undefined && o.email !== "" && !sealed.has(o.id)) {
         if (this.recipients.length === 0) {
@@ -195,6 +222,43 @@ export class LedgerStore implements StateStore {
       return changes;
     });
     return result;
+  }
+
+  /**
+   * Ledger entry for an order refused at drain time (`recordOrders` threw OrderRefusedError for it):
+   * `outcome: "rejected"` with the reason, no seat changes. Only for an id that is safe as a file name;
+   * fields that are not strings are left out. No-op when the order is already in the ledger.
+   */
+  async recordRefusal(order: Order, reason: string): Promise<void> {
+    const id = (order as { id?: unknown }).id;
+    if (typeof id !== "string" || !SAFE_ORDER_ID.test(id)) {
+      throw new WodError(
+        `Cannot note the refused order in the ledger: its id ${JSON.stringify(id)} is not valid`,
+      );
+    }
+    const str = (v: unknown) => (typeof v === "string" ? v.slice(0, 200) : "");
+    const seats = Array.isArray(order.seats) && order.seats.length === 2 &&
+        order.seats.every((n) => Number.isSafeInteger(n) && n >= 0)
+      ? order.seats
+      : [0, 0] as [number, number];
+    await this.tree.transact(`order refused at drain time (${id})`, async (view) => {
+      const opath = orderPath(this.env, id, this.prefix);
+      if ((await view.read(opath)) !== undefined) return undefined;
+      const rec = {
+        id,
+        action: str(order.action),
+        backend: str(order.backend),
+        workshop: str(order.workshop),
+        seats,
+        source: str(order.source),
+        received: str(order.received),
+        recorded: new Date().toISOString(),
+        outcome: "rejected",
+        reason: `Refused by the store at drain time (kept in the listener's dead-letter file): ${reason}`
+          .slice(0, 2000),
+      };
+      return new Map([[opath, stableJson(rec)]]);
+    });
   }
 
   private async seatsOf(view: TreeView): Promise<Seat[]> {

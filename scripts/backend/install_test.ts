@@ -115,6 +115,16 @@ Deno.test({
         200,
         "not reachable before",
       );
+      // Straight to the hub's own port (any local process, a student's server included, can reach
+      // it): the spoofed header is not honoured there either.
+      const conf = await sandboxSsh(
+        info,
+        ["sh"],
+        "grep -h 'hub_port =' /etc/jupyterhub/jupyterhub_config.py\n",
+      );
+      const hubPort = Number(conf.stdout.match(/hub_port = (\d+)/)?.[1]);
+      assert(hubPort > 0, `no hub_port in the hub configuration: ${conf.stdout}`);
+      assertEquals(await requestFrom(ATTACKER, hubPort, loginRequest(hubPort)), 200);
       for (let i = 0; i < max; i++) {
         // A wrong password: JupyterHub 3 answers with the login page again.
         const status = await requestFrom(ATTACKER, port, loginRequest(port));

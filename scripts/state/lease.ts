@@ -94,6 +94,11 @@ export class Lease {
     Deno.unrefTimer(this.#timer as unknown as number);
   }
 
+  /** Takes or renews the lease once, without background renewal (the caller renews). */
+  async renewOnce(): Promise<void> {
+    await this.write("take");
+  }
+
   private async write(what: "take" | "renew"): Promise<void> {
     if (!this.tree) return;
     // A refusal must come from the remote's tip, not from a stale clone (a commit made on a stale
@@ -157,4 +162,46 @@ export async function acquireLease(store: StateStore, opts: LeaseOptions = {}): 
   );
   await lease.take();
   return lease;
+}
+
+/**
+ * The lease as a long-running holder uses it (the reconciler's `Lease` interface): `acquire(ttl)`
+ * takes or renews it and answers false, instead of throwing, while someone else holds a live one;
+ * `release()` gives it back if ours; `describe()` says who holds it. Work done while holding it calls
+ * apply with `lease: false` (apply would otherwise take, and at its end give back, a lease of its own).
+ */
+export function environmentLease(store: StateStore, opts: Omit<LeaseOptions, "ttlMs"> = {}) {
+  const holder = opts.holder ?? defaultHolder();
+  let current: Lease | undefined;
+  const make = (ttlMs: number) => {
+    const t = treeOf(store);
+    return new Lease(store, t?.tree, leasePath(store.env, t?.prefix), holder, {
+      ...opts,
+      ttlMs,
+      now: opts.now ?? Date.now,
+      purpose: opts.purpose ?? "reconciler",
+    });
+  };
+  return {
+    holder,
+    async acquire(ttlMs: number): Promise<boolean> {
+      const lease = make(ttlMs);
+      try {
+        await lease.renewOnce();
+      } catch (err) {
+        if (err instanceof LeaseHeldError) return false;
+        throw err;
+      }
+      current = lease;
+      return true;
+    },
+    async release(): Promise<void> {
+      await (current ?? make(60_000)).release();
+      current = undefined;
+    },
+    async describe(): Promise<{ holder: string; expires: string } | undefined> {
+      const rec = await readLease(store);
+      return rec ? { holder: rec.holder, expires: rec.expires } : undefined;
+    },
+  };
 }

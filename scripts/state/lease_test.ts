@@ -4,7 +4,7 @@
 import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { stateFixture } from "../testing/state_fixture.ts";
 import { openStore } from "./store.ts";
-import { acquireLease, LeaseHeldError, readLease } from "./lease.ts";
+import { acquireLease, environmentLease, LeaseHeldError, readLease } from "./lease.ts";
 
 Deno.test("lease: of two holders taking it at once exactly one wins, the other is refused with the holder named", async () => {
   const fx = await stateFixture();
@@ -67,6 +67,36 @@ Deno.test("lease: an expired lease is taken over; a live one is renewed by its h
     assert(Date.parse(renewed) > Date.parse(first), `not renewed: ${first} -> ${renewed}`);
     await live.release();
     assertEquals(await readLease(b), undefined);
+  } finally {
+    await a.close();
+    await b.close();
+    await fx.cleanup();
+  }
+});
+
+Deno.test("lease for a long-running holder: acquire answers false while another holds it, renews its own, and a wod apply is refused meanwhile", async () => {
+  const fx = await stateFixture();
+  const a = await openStore(fx.root, "local");
+  const b = await openStore(fx.root, "local");
+  try {
+    const reconciler = environmentLease(a, { holder: "reconciler-1" });
+    const other = environmentLease(b, { holder: "reconciler-2" });
+    assertEquals(await reconciler.acquire(60_000), true);
+    const first = (await reconciler.describe())!;
+    assertEquals(first.holder, "reconciler-1");
+    assertEquals(await other.acquire(60_000), false);
+    let refused = false;
+    await acquireLease(b, { holder: "wod apply" }).catch((e) => refused = e instanceof LeaseHeldError);
+    assert(refused, "wod apply took a lease the reconciler holds");
+    await new Promise((r) => setTimeout(r, 20));
+    assertEquals(await reconciler.acquire(60_000), true, "renewal by the holder");
+    assert(Date.parse((await other.describe())!.expires) > Date.parse(first.expires), "not renewed");
+    await other.release(); // not its lease: nothing happens
+    assertEquals((await reconciler.describe())?.holder, "reconciler-1");
+    await reconciler.release();
+    assertEquals(await other.describe(), undefined);
+    assertEquals(await other.acquire(60_000), true);
+    await other.release();
   } finally {
     await a.close();
     await b.close();

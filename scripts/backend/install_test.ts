@@ -195,3 +195,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the Ansible runner stops a playbook that overruns its timeout and says so",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const info = await ensureSandbox();
+    const dir = await Deno.makeTempDir({ prefix: "wod-timeout-test-" });
+    try {
+      const t0 = performance.now();
+      let message = "";
+      await runPlaybook({
+        playbook: "install.yml",
+        hosts: [{
+          name: "jup1",
+          host: "127.0.0.1",
+          port: info.ssh_port,
+          user: "root",
+          keyFile: info.ssh_key,
+          knownHostsFile: info.known_hosts,
+        }],
+        // Fact gathering alone takes longer than this.
+        timeoutSeconds: 0.5,
+        env: { ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, "cp") },
+      }).catch((e) => message = (e as Error).message);
+      assertMatch(message, /ansible-playbook install\.yml did not finish within 0\.5 s and was stopped/);
+      assert((performance.now() - t0) / 1000 < 15, "the runner waited for the playbook");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

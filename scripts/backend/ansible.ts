@@ -60,6 +60,8 @@ export interface PlaybookOptions {
   log?: (line: string) => void;
   /** Extra environment for ansible-playbook. */
   env?: Record<string, string>;
+  /** Stop ansible-playbook (SIGTERM, then SIGKILL 10 s later) after this many seconds. */
+  timeoutSeconds?: number;
 }
 
 function inventory(hosts: AnsibleHost[]): Record<string, unknown> {
@@ -149,7 +151,22 @@ export async function runPlaybook(opts: PlaybookOptions): Promise<PlaybookRun> {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const out = await child.output();
+    let timedOut = false;
+    const timers: ReturnType<typeof setTimeout>[] = [];
+    if (opts.timeoutSeconds) {
+      timers.push(setTimeout(() => {
+        timedOut = true;
+        try {
+          child.kill("SIGTERM");
+        } catch { /* already gone */ }
+        timers.push(setTimeout(() => {
+          try {
+            child.kill("SIGKILL");
+          } catch { /* already gone */ }
+        }, 10_000));
+      }, opts.timeoutSeconds * 1000));
+    }
+    const out = await child.output().finally(() => timers.forEach(clearTimeout));
     const stdout = new TextDecoder().decode(out.stdout);
     const stderr = redactText(new TextDecoder().decode(out.stderr), opts.redact);
     const parsed = parseOutput(stdout);
@@ -168,6 +185,12 @@ export async function runPlaybook(opts: PlaybookOptions): Promise<PlaybookRun> {
           );
         }
       }
+    }
+    if (timedOut) {
+      throw new WodError(
+        `ansible-playbook ${opts.playbook} did not finish within ${opts.timeoutSeconds} s and was stopped; ` +
+          "check the hosts it was running on, or raise the timeout",
+      );
     }
     if (Object.keys(parsed.stats).length === 0) {
       throw new WodError(

@@ -10,7 +10,9 @@ import { runPlaybook } from "./ansible.ts";
 
 const isRoot = Deno.uid() === 0;
 // A loopback address of its own: 127.0.0.1 is in the jail's ignore list (everything else uses it).
-const ATTACKER = "127.0.0.2";
+const ATTACKER = "127.0.0.3";
+// The address the attacker claims in X-Real-Ip / X-Forwarded-For (a would-be victim).
+const SPOOFED = "127.0.0.9";
 
 /** One raw HTTP request from `local` (bound source address); resolves to the status, or 0 when refused. */
 function requestFrom(local: string, port: number, request: string): Promise<number> {
@@ -38,6 +40,7 @@ function requestFrom(local: string, port: number, request: string): Promise<numb
 function loginRequest(port: number): string {
   const body = "username=student39&password=not-the-password";
   return `POST /hub/login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+    `X-Real-Ip: ${SPOOFED}\r\nX-Forwarded-For: ${SPOOFED}\r\n` +
     `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
 }
 
@@ -78,11 +81,21 @@ Deno.test({
       !me.body.scopes.includes("admin-ui") && !me.body.scopes.includes("shutdown"),
       me.body.scopes.join(","),
     );
+    // Only what wod calls: no token minting, no access to the students' servers.
+    for (const scope of ["tokens", "access:servers", "admin:server_state"]) {
+      assert(
+        !me.body.scopes.some((x) => x === scope || x.startsWith(`${scope}!`)),
+        `${scope} in ${me.body.scopes}`,
+      );
+    }
+    const tokens = await hub.request("POST", "/users/student7/tokens", {});
+    assertEquals(tokens.status, 403, "the service token can mint tokens for a student");
   },
 });
 
 Deno.test({
-  name: "fail2ban bans an address after repeated failed hub logins",
+  name:
+    "fail2ban bans the real client address after repeated failed hub logins, whatever X-Real-Ip the client sends",
   ignore: !isRoot,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -91,6 +104,7 @@ Deno.test({
     const port = Number(new URL(info.hub_url).port);
     const jail = "wod-jupyterhub";
     await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", ATTACKER]);
+    await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", SPOOFED]);
     try {
       const max = Number(
         (await sandboxSsh(info, ["fail2ban-client", "get", jail, "maxretry"])).stdout.trim(),
@@ -101,6 +115,16 @@ Deno.test({
         200,
         "not reachable before",
       );
+      // Straight to the hub's own port (any local process, a student's server included, can reach
+      // it): the spoofed header is not honoured there either.
+      const conf = await sandboxSsh(
+        info,
+        ["sh"],
+        "grep -h 'hub_port =' /etc/jupyterhub/jupyterhub_config.py\n",
+      );
+      const hubPort = Number(conf.stdout.match(/hub_port = (\d+)/)?.[1]);
+      assert(hubPort > 0, `no hub_port in the hub configuration: ${conf.stdout}`);
+      assertEquals(await requestFrom(ATTACKER, hubPort, loginRequest(hubPort)), 200);
       for (let i = 0; i < max; i++) {
         // A wrong password: JupyterHub 3 answers with the login page again.
         const status = await requestFrom(ATTACKER, port, loginRequest(port));
@@ -113,6 +137,13 @@ Deno.test({
         banned = (await sandboxSsh(info, ["fail2ban-client", "get", jail, "banip"])).stdout;
       }
       assert(banned.includes(ATTACKER), `fail2ban did not ban ${ATTACKER}: ${banned}`);
+      assert(!banned.includes(SPOOFED), `fail2ban banned the spoofed ${SPOOFED}: ${banned}`);
+      // The hub's access log names the TCP peer, not the address the client claimed.
+      const logged =
+        (await sandboxSsh(info, ["grep", "POST /hub/login", "/var/log/jupyterhub/jupyterhub.log"]))
+          .stdout;
+      assertMatch(logged, new RegExp(`\\(@${ATTACKER.replaceAll(".", "\\.")}\\)`));
+      assert(!logged.includes(`@${SPOOFED}`), `a login was logged under the spoofed address:\n${logged}`);
       const table = await sandboxSsh(info, ["nft", "list", "table", "inet", sandboxNftTable(info)]);
       assertMatch(table.stdout, new RegExp(ATTACKER.replaceAll(".", "\\.")));
       // Really banned: the hub port no longer answers that address, and still answers 127.0.0.1.
@@ -122,8 +153,10 @@ Deno.test({
         "banned address served",
       );
       assertEquals(await requestFrom("127.0.0.1", port, "GET /hub/login HTTP/1.0\r\n\r\n"), 200);
+      assertEquals(await requestFrom(SPOOFED, port, "GET /hub/login HTTP/1.0\r\n\r\n"), 200, "victim banned");
     } finally {
       await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", ATTACKER]);
+      await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", SPOOFED]);
     }
   },
 });
@@ -157,6 +190,39 @@ Deno.test({
       assertEquals(run.ok, false);
       assertEquals(run.stats.jup1.unreachable, 1);
       assertMatch(run.tasks[0].msg ?? "", /Host key verification failed/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the Ansible runner stops a playbook that overruns its timeout and says so",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const info = await ensureSandbox();
+    const dir = await Deno.makeTempDir({ prefix: "wod-timeout-test-" });
+    try {
+      const t0 = performance.now();
+      let message = "";
+      await runPlaybook({
+        playbook: "install.yml",
+        hosts: [{
+          name: "jup1",
+          host: "127.0.0.1",
+          port: info.ssh_port,
+          user: "root",
+          keyFile: info.ssh_key,
+          knownHostsFile: info.known_hosts,
+        }],
+        // Fact gathering alone takes longer than this.
+        timeoutSeconds: 0.5,
+        env: { ANSIBLE_SSH_CONTROL_PATH_DIR: join(dir, "cp") },
+      }).catch((e) => message = (e as Error).message);
+      assertMatch(message, /ansible-playbook install\.yml did not finish within 0\.5 s and was stopped/);
+      assert((performance.now() - t0) / 1000 < 15, "the runner waited for the playbook");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -19,6 +19,12 @@ export interface SeatTask {
   workshop: string;
   seat: number;
   mode?: "WKSHP" | "CHLG";
+  /**
+   * The order id. The backend remembers the id of the CREATE it applied: the same CREATE again (its
+   * outcome was never recorded, e.g. a crash after the credentials went out) keeps the home and only
+   * sets a new password.
+   */
+  order?: string;
 }
 
 export interface SeatResult {
@@ -34,6 +40,13 @@ export interface SeatResult {
   status?: string;
   /** Reason when !ok (no secrets). */
   error?: string;
+  /** A CREATE of an order already applied on the backend: the home was kept, the password is new. */
+  replayed?: boolean;
+  /**
+   * The run failed before any seat result came back (unreachable host, playbook error): the seat
+   * may or may not have been touched; nothing about the seat itself is known to be wrong.
+   */
+  hostFailure?: boolean;
 }
 
 export interface BackendConnection {
@@ -207,6 +220,10 @@ export interface RunSeatOptions {
   log?: (line: string) => void;
   /** Start hub servers of created seats (default true). */
   startServers?: boolean;
+  /** Seconds one seat action may take on the backend (default: the role's, 300). */
+  seatTimeout?: number;
+  /** Seconds the backend run may take (default: the role's, 1200); ansible-playbook is stopped 2 min later. */
+  runTimeout?: number;
 }
 
 /** ONE ansible-playbook run for all tasks of that backend. Results are in task order. */
@@ -292,6 +309,7 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
         mode: t.mode ?? "WKSHP",
         reset: w.value.reset === true,
         hooks,
+        ...(t.order ? { order: t.order } : {}),
       });
     }
     let archive = "";
@@ -322,9 +340,12 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
         wod_seats_render_dir: renderDir,
         wod_seats_archive: archive,
         wod_seats_start_servers: opts.startServers ?? true,
+        ...(opts.seatTimeout ? { wod_seats_seat_timeout: opts.seatTimeout } : {}),
+        ...(opts.runTimeout ? { wod_seats_run_timeout: opts.runTimeout } : {}),
       },
       redact: passwords,
       log: opts.log,
+      timeoutSeconds: (opts.runTimeout ?? 1200) + 120,
     });
     const reported = run.tasks.find((t) => t.task.endsWith("Report seat results") && !t.failed);
     const facts = reported?.result.ansible_facts as
@@ -334,15 +355,23 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
       opts.log(`seats.yml ${backend.name}: backend seconds ${JSON.stringify(facts.wod_seats_timings)}`);
     }
     const rows = facts?.wod_seats_results;
-    if (!run.ok || !rows || rows.length !== opts.tasks.length) {
+    // The seat results count as soon as the backend reported them, even when a later task failed
+    // (e.g. removing the staging folder): those seats were changed and have new passwords.
+    if (!rows || rows.length !== opts.tasks.length) {
       const reason = failureReason(run, passwords);
       return opts.tasks.map((t) => ({
         seat: t.seat,
         action: t.action,
         workshop: t.workshop,
         ok: false,
+        hostFailure: true,
         error: `Seat playbook failed: ${reason}`,
       }));
+    }
+    if (!run.ok && opts.log) {
+      opts.log(
+        `seats.yml ${backend.name}: ${failureReason(run, passwords)} (after the seat results came back)`,
+      );
     }
     return rows.map((r, i) => {
       const res: SeatResult = {
@@ -355,6 +384,7 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
       if (typeof r.completion === "number") res.completion = r.completion;
       if (r.status) res.status = r.status;
       if (r.error) res.error = r.error;
+      if (r.replayed) res.replayed = true;
       return res;
     });
   } finally {

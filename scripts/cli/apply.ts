@@ -8,8 +8,13 @@ Runs the seat actions recorded state asks for: ONE playbook run per backend for 
 then delivers credentials (front-end API: frontend.api_url with the credentials named by
 frontend.username_env/password_env; participant email when mail.send_credentials is true, the
 sealed address opened with WOD_AGE_IDENTITY or WOD_AGE_IDENTITY_FILE), then commits the results
-(active, free, or failed with the reason; failed seats are retried by the next apply).
-Nothing pending: no backend run and no commit. --dry-run prints the tasks only.
+(active, free, or failed with the reason; failed seats are retried by the next apply, until
+timing.max_attempts failures in a row park them: \`wod drift\` lists parked seats, a new order for
+the seat unparks it). A run that gets no seat result back (unreachable host, playbook error or
+timeout) changes no seat. The whole run holds the environment's lease on the state store
+(state/<env>/lease.json, renewed while running, free again at the end or 10 min after a crash):
+a second apply of the same environment meanwhile stops with an error naming the holder.
+Nothing pending: no backend run, no lease and no commit. --dry-run prints the tasks only.
 Exit code: 0 when every seat action succeeded, 1 otherwise.`;
 
 export async function run(args: string[]): Promise<number> {

@@ -23,10 +23,17 @@ active seat. SSH uses the pinned host key (known_hosts of the backend connection
 $WOD_KNOWN_HOSTS_FILE); the hub API uses the hub token (file of the connection, or
 $WOD_HUB_TOKEN_FILE). Exit 0 when all agree, 2 on drift. --format markdown is for a job summary.
 --repair records a PURGE order for a free seat with a running server or a missing account (the
-others need an operator and are listed as such).
+others need an operator and are listed as such). Seats apply has parked (their action failed
+timing.max_attempts times in a row, apply no longer retries them) are listed as parked-seat with the
+reason: fix the cause, then record an order for the seat (e.g. wod order purge), which unparks it.
 `;
 
-export type DriftKind = "missing-user" | "unknown-user" | "server-on-free-seat" | "content-missing";
+export type DriftKind =
+  | "missing-user"
+  | "unknown-user"
+  | "server-on-free-seat"
+  | "content-missing"
+  | "parked-seat";
 
 export interface Drift {
   backend: string;
@@ -253,6 +260,18 @@ export function compare(
     }
   }
   for (const s of rec.values()) {
+    if (s.parked) {
+      out.push({
+        backend,
+        seat: s.seat,
+        kind: "parked-seat",
+        detail: `${prefix}${s.seat}: ${
+          s.pending?.[0]?.action ?? "its action"
+        } parked since ${s.parked} after ${s.attempts ?? 0} failed attempt(s), apply no longer retries it: ${
+          s.reason ?? "no reason recorded"
+        }`,
+      });
+    }
     if (s.status === "active" && s.workshop && facts.content[String(s.seat)] === false) {
       out.push({
         backend,

@@ -28,7 +28,7 @@ Deno.test("host key pinning: plain and hashed known_hosts entries, wrong key ref
   assert(!hostKeyPinned(`@revoked jup1.example ssh-ed25519 ${b64}`, "jup1.example", 22, key));
 });
 
-Deno.test("compare: each kind of drift from backend facts and recorded seats", () => {
+Deno.test("compare: each kind of drift from backend facts and recorded seats, parked seats included", () => {
   const facts = {
     info: { student_prefix: "student", students: [1, 4] as [number, number], home_root: "/student" },
     users: [1, 3, 4, 9].map((n) => ({
@@ -42,14 +42,31 @@ Deno.test("compare: each kind of drift from backend facts and recorded seats", (
   const seats = [
     { backend: "b", seat: 3, status: "active" as const, workshop: "W", orders: [] },
     { backend: "b", seat: 4, status: "active" as const, workshop: "W", orders: [] },
+    {
+      backend: "b",
+      seat: 2,
+      status: "failed" as const,
+      workshop: "W",
+      orders: ["x"],
+      pending: [{ action: "CLEANUP" as const, order: "x", since: "2026-01-01T10:00:00Z" }],
+      attempts: 3,
+      parked: "2026-01-01T10:30:00Z",
+      reason: "CLEANUP failed: timed out: the seat action took more than 300 s",
+    },
   ];
   const drift = compare("b", facts, new Set(["student1", "student4", "admin"]), seats);
   assertEquals(drift.map((d) => `${d.seat} ${d.kind} ${d.repair ?? "-"}`), [
     "1 server-on-free-seat PURGE",
     "2 missing-user PURGE",
+    "2 parked-seat -",
     "3 content-missing -",
     "9 unknown-user -",
   ]);
+  const parked = drift.find((d) => d.kind === "parked-seat")!;
+  assertMatch(
+    parked.detail,
+    /CLEANUP parked since 2026-01-01T10:30:00Z after 3 failed attempt\(s\).*timed out/,
+  );
 });
 
 async function hub(info: { hub_url: string; hub_token_file: string }, method: string, path: string) {

@@ -20,6 +20,8 @@ export type Environment = {
     /** Reminder this long before a seat expires. */
     reminder_minutes?: number;
     provisioning_timeout_minutes?: number;
+    /** Failures in a row after which apply parks a seat (leaves it to an operator). */
+    max_attempts?: number;
   };
   /** Template variables for every workshop of this environment (BRANDING, SURVEYURL, ...). */
   vars?: {
@@ -198,6 +200,8 @@ export type Seat = {
   reason?: string;
   /** Failed attempts of the first pending action. */
   attempts?: number;
+  /** When apply stopped retrying the first pending action (timing.max_attempts failures in a row); a new order for the seat clears it. */
+  parked?: string;
 };
 
 export type SeatPendingAction = {

@@ -31,7 +31,8 @@ export async function startApplyLoop(opts: {
     while (!stopped) {
       try {
         const seats = await store.readSeats();
-        if (!seats.some((s) => (s.pending ?? []).length > 0)) {
+        // Parked seats (apply no longer retries them) do not count as work.
+        if (!seats.some((s) => (s.pending ?? []).length > 0 && !s.parked)) {
           await sleep(opts.pollMs ?? 100);
           continue;
         }

@@ -2,8 +2,13 @@
 // seat-action playbook ONCE per backend for all of them (scripts/backend/seats.ts runSeatTasks),
 // delivers credentials (front-end API and/or participant email, a few at a time), then commits what
 // happened in one commit: active / free / held-for-reset, or failed with the reason (kept pending,
-// retried by the next apply). One failing seat does not hold back the others. Nothing pending: no
-// run, no commit. As the original platform did, the password is reported BEFORE the student's hub
+// retried by the next apply; after timing.max_attempts failures in a row the seat is parked and left
+// to an operator). A host-level failure (no seat result came back) changes no seat: the next apply
+// runs the actions again, and the backend recognises a CREATE it already applied by its order id
+// (home kept, new password), so a crash between the credentials and the commit loses no work. One
+// failing seat does not hold back the others. Nothing pending: no run, no commit. Everything after
+// the first read runs under the environment's lease on the state store (lease.ts), so two applies
+// (a local one, an Actions one) never run seat actions at the same time. As the original platform did, the password is reported BEFORE the student's hub
 // server is started: the playbook runs without server starts when the hub API is reachable from here
 // (service token: sandbox status or $WOD_HUB_TOKEN_FILE), and the servers of the new seats are
 // started through the hub API after the commit; a failed start is only logged (the hub spawns the
@@ -14,7 +19,15 @@ import type { EnvironmentBackend, Seat, SeatPendingAction, Workshop } from "../c
 import { WodError } from "../common/errors.ts";
 import { redactText } from "../common/exec.ts";
 import { openStore, seatKey, type StateStore } from "./store.ts";
-import { failed, type ResultContext, type SeatAction, succeeded } from "./machine.ts";
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  failed,
+  isParked,
+  type ResultContext,
+  type SeatAction,
+  succeeded,
+} from "./machine.ts";
+import { acquireLease, type Lease, type LeaseOptions } from "./lease.ts";
 import { identitiesFromEnv, unseal } from "./seal.ts";
 import { FrontendClient } from "../notify/frontend.ts";
 import { mailer, renderTemplate } from "../notify/email.ts";
@@ -44,6 +57,11 @@ export interface ApplyOptions {
    * status, or hub_url + $WOD_HUB_TOKEN_FILE); with an injected runSeatTasks, none.
    */
   hub?: (backend: EnvironmentBackend) => Promise<HubClient | undefined>;
+  /**
+   * The environment's lease on the state store, taken before any backend run and given back at the
+   * end (lease.ts); false: none (tests of the steps alone).
+   */
+  lease?: LeaseOptions | false;
 }
 
 /** Credentials delivered (and hub servers started) at most this many at a time. */
@@ -122,20 +140,49 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
   const store = opts.store ??
     await openStore(opts.root, opts.env, { config: cfg, privateDir: opts.privateDir });
   const now = () => (opts.now ? opts.now() : new Date()).toISOString();
+  const maxAttempts = env.timing?.max_attempts ?? DEFAULT_MAX_ATTEMPTS;
+  let lease: Lease | undefined;
   try {
-    const seats = (await store.readSeats()).filter((s) => (s.pending ?? []).length > 0);
-    const byBackend = new Map<string, Seat[]>();
-    for (const s of seats) byBackend.set(s.backend, [...(byBackend.get(s.backend) ?? []), s]);
-    const plan = [...byBackend].map(([backend, list]) => ({
-      backend,
-      tasks: list.flatMap((s) =>
-        s.pending!.map((p): SeatTask => {
-          const t: SeatTask = { action: p.action, workshop: s.workshop ?? "", seat: s.seat };
-          if (s.mode) t.mode = s.mode;
-          return t;
-        })
-      ),
-    }));
+    const pendingSeats = async () => {
+      const all = await store.readSeats();
+      for (const s of all) {
+        if (isParked(s) && (s.pending ?? []).length > 0) {
+          log(
+            `${seatKey(s)}: parked since ${s.parked} after ${
+              s.attempts ?? 0
+            } failed attempt(s), not retried ` +
+              `(${
+                s.reason ?? "no reason recorded"
+              }); a new order for the seat (e.g. wod order purge) clears it`,
+          );
+        }
+      }
+      const seats = all.filter((s) => (s.pending ?? []).length > 0 && !isParked(s));
+      const byBackend = new Map<string, Seat[]>();
+      for (const s of seats) byBackend.set(s.backend, [...(byBackend.get(s.backend) ?? []), s]);
+      const plan = [...byBackend].map(([backend, list]) => ({
+        backend,
+        tasks: list.flatMap((s) =>
+          s.pending!.map((p): SeatTask => {
+            const t: SeatTask = {
+              action: p.action,
+              workshop: s.workshop ?? "",
+              seat: s.seat,
+              order: p.order,
+            };
+            if (s.mode) t.mode = s.mode;
+            return t;
+          })
+        ),
+      }));
+      return { seats, plan };
+    };
+    let { seats, plan } = await pendingSeats();
+    if (plan.length > 0 && !opts.dryRun && opts.lease !== false) {
+      // One writer of seat actions per environment; what is pending is read again under the lease.
+      lease = await acquireLease(store, { purpose: `apply ${opts.env}`, log, ...(opts.lease ?? {}) });
+      ({ seats, plan } = await pendingSeats());
+    }
     if (plan.length === 0) {
       log(`Nothing pending in ${opts.env}: no backend run, no commit`);
       return { plan, outcomes: [], committed: false };
@@ -207,7 +254,7 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
       });
       if (runnable.length === 0 || !b) return;
       const tasks = runnable.map(({ seat, p }): SeatTask => {
-        const t: SeatTask = { action: p.action, workshop: seat.workshop!, seat: seat.seat };
+        const t: SeatTask = { action: p.action, workshop: seat.workshop!, seat: seat.seat, order: p.order };
         if (seat.mode) t.mode = seat.mode;
         return t;
       });
@@ -238,7 +285,17 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
             seat,
             p,
             reason: redactText(runError ?? r?.error ?? "no result from the backend run", secrets),
+            // No seat result came back (host unreachable, playbook error): nothing is known about the
+            // seat, it stays as recorded and the next apply runs the action again.
+            hostLevel: runError !== undefined || !r || r.hostFailure === true,
           };
+        }
+        if (r.replayed) {
+          log(
+            `${
+              seatKey(seat)
+            }: ${p.action} of order ${p.order} had been applied already: home kept, new password`,
+          );
         }
         const step: Step = { order: p.order, action: p.action, ok: true };
         if (r.completion !== undefined) step.completion = r.completion;
@@ -260,7 +317,11 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
         }
         return { seat, p, step, delivered };
       });
-      for (const { seat, p, reason, step, delivered } of done) {
+      for (const { seat, p, reason, step, delivered, hostLevel } of done) {
+        if (!step && hostLevel) {
+          outcomes.push({ backend, seat: seat.seat, action: p.action, order: p.order, ok: false, reason });
+          continue;
+        }
         if (!step) {
           fail(seat, p, reason!);
           continue;
@@ -363,7 +424,7 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
             };
             s = st.ok
               ? succeeded(s, st.action, ctx, st.completion)
-              : failed(s, st.action, st.reason ?? "failed", ctx.now);
+              : failed(s, st.action, st.reason ?? "failed", ctx.now, maxAttempts);
             changed = true;
             if (!st.ok) break;
           }
@@ -380,8 +441,10 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
       );
     }
     await startServers(seats, steps, deferredStarts, log);
+    if (lease?.lost) log(`warning: ${lease.lost}`);
     return { plan, outcomes, committed, runs };
   } finally {
+    await lease?.release();
     if (!opts.store) await store.close();
   }
 }

@@ -138,3 +138,93 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "e2e: two concurrent `wod apply` of one environment: one runs the seat, the other is refused by the lease; a crash before the commit does not wipe the participant's work",
+  ignore: !haveBackend,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const { ensureSandbox, sandboxSsh } = await import("../backend/sandbox.ts");
+    const sandbox = await ensureSandbox();
+    const fe = await startFrontendServer();
+    const fx = await stateFixture({
+      extra: {
+        frontend: { api_url: fe.url, username_env: "WOD_E2E_FE_USER", password_env: "WOD_E2E_FE_PASS" },
+      },
+    });
+    const env = { WOD_E2E_FE_USER: fe.username, WOD_E2E_FE_PASS: fe.password };
+    const seat = 58;
+    const work = `/student/student${seat}/WKSHP-Shell101/my-work.txt`;
+    try {
+      assertEquals((await wod(fx.root, orderArgs(fx, "create", seat, "--customer", "902"), env)).code, 0);
+      const both = await Promise.all([
+        wod(fx.root, ["apply", "--env", fx.env], env),
+        wod(fx.root, ["apply", "--env", fx.env], env),
+      ]);
+      const codes = both.map((r) => r.code).sort();
+      assertEquals(codes, [0, 1], both.map((r) => r.stdout + r.stderr).join("\n---\n"));
+      const refused = both.find((r) => r.code === 1)!;
+      assertMatch(refused.stderr, /Environment "local" is leased by .* \(apply local\)/);
+      assert(!/CREATE 58 ok|jup1\/58 CREATE/.test(refused.stdout), "the refused apply ran the seat");
+      const first = fe.students.get(String(seat))?.password as string;
+      assert(first, "no password delivered");
+
+      // The participant works; then an apply of a new CREATE of the same order crashes after the
+      // credentials went out and before the commit (simulated: the commit fails).
+      await sandboxSsh(sandbox, ["sh"], `runuser -u student${seat} -- sh -c 'echo mine > ${work}'\n`);
+      const { openStore } = await import("./store.ts");
+      const { apply } = await import("./apply.ts");
+      const store = await openStore(fx.root, fx.env);
+      try {
+        // Make the seat pending again under the same order id, as if the commit of the first run
+        // had never happened.
+        const s = (await store.readSeats())[0];
+        await store.updateSeats("test: undo the commit", () => [{
+          ...s,
+          status: "provisioning",
+          pending: [{
+            action: "CREATE",
+            order: s.orders.at(-1)!,
+            since: new Date().toISOString(),
+            deliver: true,
+          }],
+        }]);
+        const crashing = Object.create(store, {
+          updateSeats: { value: () => Promise.reject(new Error("simulated crash before the commit")) },
+        });
+        await apply({
+          root: fx.root,
+          env: fx.env,
+          store: crashing,
+          getenv: (k) => env[k as keyof typeof env],
+          log: () => {},
+        })
+          .catch(() => {});
+        const second = fe.students.get(String(seat))?.password as string;
+        assert(second && second !== first, "the crashed run delivered no new password");
+        assertEquals((await sandboxSsh(sandbox, ["cat", work])).stdout.trim(), "mine", "the work is gone");
+        // The next apply runs the same CREATE again: work kept, a new password delivered, committed.
+        const r = await apply({
+          root: fx.root,
+          env: fx.env,
+          store,
+          getenv: (k) => env[k as keyof typeof env],
+          log: () => {},
+        });
+        assertEquals(r.outcomes.map((o) => o.ok), [true]);
+        assertEquals((await sandboxSsh(sandbox, ["cat", work])).stdout.trim(), "mine", "the work is gone");
+        assertEquals((await store.readSeats())[0].status, "active");
+        assert(fe.students.get(String(seat))?.password !== second);
+      } finally {
+        await store.close();
+      }
+      await wod(fx.root, orderArgs(fx, "purge", seat), env);
+      await wod(fx.root, ["apply", "--env", fx.env], env);
+    } finally {
+      await fe.close();
+      await fx.cleanup();
+    }
+  },
+});

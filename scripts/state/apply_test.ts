@@ -142,3 +142,128 @@ Deno.test("expire: a seat stuck in provisioning past the timeout is cleaned up a
     await fx.cleanup();
   }
 });
+
+Deno.test("apply: a seat failing timing.max_attempts times in a row is parked and left alone until a new order; tasks carry order ids", async () => {
+  const fx = await stateFixture({ extra: { timing: { max_attempts: 2 } } });
+  const store = await openStore(fx.root, "local");
+  const runs: SeatTask[][] = [];
+  const runner: RunSeatTasks = (o) => {
+    runs.push(o.tasks);
+    return Promise.resolve(
+      o.tasks.map((t) =>
+        t.action === "CLEANUP"
+          ? { ...t, ok: false, error: "timed out: the seat action took more than 300 s" }
+          : { ...t, ok: true, password: crypto.randomUUID() }
+      ),
+    );
+  };
+  const logs: string[] = [];
+  const common = { root: fx.root, env: "local", runSeatTasks: runner, log: (l: string) => logs.push(l) };
+  try {
+    await store.recordOrders([order("c44", "CREATE", 44, { customer: "7" })]);
+    await apply(common);
+    assertEquals(runs[0], [{ action: "CREATE", workshop: "WKSHP-Shell101", seat: 44, order: "c44" }]);
+    await store.recordOrders([order("x44", "CLEANUP", 44, { customer: "7" })]);
+    await apply(common);
+    let s = (await store.readSeats())[0];
+    assertEquals([s.status, s.attempts, s.parked], ["failed", 1, undefined]);
+    await apply(common);
+    s = (await store.readSeats())[0];
+    assertEquals([s.status, s.attempts, typeof s.parked], ["failed", 2, "string"]);
+    assertMatch(s.reason!, /CLEANUP failed: timed out/);
+    // Parked: the next applies run nothing for it (and commit nothing) but say why.
+    const before = runs.length;
+    const r = await apply(common);
+    assertEquals([runs.length, r.committed, r.plan], [before, false, []]);
+    assert(
+      logs.some((l) => /jup1\/44: parked since .* after 2 failed attempt\(s\), not retried/.test(l)),
+      logs.join("\n"),
+    );
+    // The operator's order clears it and runs.
+    await store.recordOrders([order("p44", "PURGE", 44, { customer: "7" })]);
+    s = (await store.readSeats())[0];
+    assertEquals([s.parked, s.attempts], [undefined, undefined]);
+    await apply(common);
+    assertEquals(runs.at(-1)!.map((t) => `${t.action} ${t.order}`), ["PURGE p44"]);
+    assertEquals((await store.readSeats())[0].status, "free");
+  } finally {
+    await store.close();
+    await fx.cleanup();
+  }
+});
+
+Deno.test("apply: a host-level failure leaves the seats as recorded, while seat results that came back are committed", async () => {
+  const fx = await stateFixture();
+  const store = await openStore(fx.root, "local");
+  let mode: "throw" | "host" | "ok" = "throw";
+  const runner: RunSeatTasks = (o) => {
+    if (mode === "throw") return Promise.reject(new Error("ansible-playbook seats.yml produced no result"));
+    return Promise.resolve(
+      o.tasks.map((t) =>
+        mode === "host"
+          ? { ...t, ok: false, hostFailure: true, error: "Seat playbook failed: unreachable" }
+          : { ...t, ok: true, password: crypto.randomUUID() }
+      ),
+    );
+  };
+  const common = { root: fx.root, env: "local", runSeatTasks: runner, log: () => {} };
+  try {
+    await store.recordOrders([order("h45", "CREATE", 45, { customer: "8" })]);
+    for (const m of ["throw", "host"] as const) {
+      mode = m;
+      const r = await apply(common);
+      assertEquals(r.outcomes.map((o) => o.ok), [false]);
+      const s = (await store.readSeats())[0];
+      assertEquals([s.status, s.attempts, s.pending?.length], ["provisioning", undefined, 1], m);
+    }
+    mode = "ok";
+    await apply(common);
+    assertEquals((await store.readSeats())[0].status, "active");
+  } finally {
+    await store.close();
+    await fx.cleanup();
+  }
+});
+
+Deno.test("apply: two concurrent applies of one environment (two clones of the state remote): the second is refused by the lease and runs nothing", async () => {
+  const fx = await stateFixture();
+  const a = await openStore(fx.root, "local");
+  const b = await openStore(fx.root, "local");
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  let entered!: () => void;
+  const inRun = new Promise<void>((r) => entered = r);
+  const ran: string[] = [];
+  const runner = (who: string): RunSeatTasks => async (o) => {
+    ran.push(...o.tasks.map((t) => `${who}: ${t.action} ${t.seat}`));
+    entered();
+    await gate;
+    return o.tasks.map((t) => ({ ...t, ok: true, password: crypto.randomUUID() }));
+  };
+  try {
+    await a.recordOrders([order("l46", "CREATE", 46, { customer: "9" })]);
+    const first = apply({ root: fx.root, env: "local", store: a, runSeatTasks: runner("a"), log: () => {} });
+    await inRun;
+    let refused = "";
+    await apply({ root: fx.root, env: "local", store: b, runSeatTasks: runner("b"), log: () => {} })
+      .catch((e) => refused = (e as Error).message);
+    assertMatch(refused, /Environment "local" is leased by .* \(apply local\) since/);
+    release();
+    await first;
+    assertEquals(ran, ["a: CREATE 46"]);
+    // Lease given back: the next apply runs (nothing pending now).
+    const again = await apply({
+      root: fx.root,
+      env: "local",
+      store: b,
+      runSeatTasks: runner("b"),
+      log: () => {},
+    });
+    assertEquals(again.committed, false);
+    assertEquals((await b.readSeats())[0].status, "active");
+  } finally {
+    await a.close();
+    await b.close();
+    await fx.cleanup();
+  }
+});

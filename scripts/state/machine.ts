@@ -47,6 +47,7 @@ function cleared(s: Seat): Seat {
   delete out.reminded;
   delete out.reason;
   delete out.attempts;
+  delete out.parked;
   return out;
 }
 
@@ -70,7 +71,9 @@ export function transition(seat: Seat, order: Order, ctx: OrderContext): Seat {
   });
   const otherCustomer = order.customer !== undefined && seat.customer !== undefined &&
     seat.customer !== order.customer && order.source !== "expire" && order.source !== "drift";
-  const base = { ...seat, orders: withOrder(seat, order.id), updated: ctx.now };
+  // A new order for the seat is the operator's (or the front end's) answer to a parked seat.
+  const base: Seat = { ...seat, orders: withOrder(seat, order.id), updated: ctx.now };
+  delete base.parked;
 
   switch (order.action) {
     case "CREATE": {
@@ -199,6 +202,7 @@ export function succeeded(seat: Seat, action: SeatAction, ctx: ResultContext, co
   let out: Seat = { ...seat, applied: ctx.now, updated: ctx.now, pending };
   delete out.reason;
   delete out.attempts;
+  delete out.parked;
   switch (action) {
     case "CREATE":
       out.status = "active";
@@ -231,14 +235,35 @@ export function succeeded(seat: Seat, action: SeatAction, ctx: ResultContext, co
   return out;
 }
 
-/** The seat after apply's action failed: kept pending (retried by the next apply), reason recorded. */
-export function failed(seat: Seat, action: SeatAction, reason: string, now: string): Seat {
-  return {
+/** Consecutive failures of a seat's action after which apply stops retrying it (timing.max_attempts). */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+/**
+ * The seat after apply's action failed: kept pending (retried by the next apply), reason recorded.
+ * After `maxAttempts` failures in a row the seat is parked: apply leaves it alone until an operator
+ * acts (any new order for the seat, e.g. `wod order purge`, clears it; `wod drift` lists it).
+ */
+export function failed(
+  seat: Seat,
+  action: SeatAction,
+  reason: string,
+  now: string,
+  maxAttempts = DEFAULT_MAX_ATTEMPTS,
+): Seat {
+  const attempts = (seat.attempts ?? 0) + 1;
+  const out: Seat = {
     ...seat,
     status: "failed",
     reason: `${action} failed: ${reason}`.slice(0, 1000),
-    attempts: (seat.attempts ?? 0) + 1,
+    attempts,
     applied: now,
     updated: now,
   };
+  if (attempts >= maxAttempts) out.parked = now;
+  return out;
+}
+
+/** True when apply must leave the seat to an operator (parked after repeated failures). */
+export function isParked(seat: Seat): boolean {
+  return seat.parked !== undefined;
 }

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../common/assert.ts";
 import type { Order, Seat } from "../config/types.gen.ts";
-import { failed, freeSeat, succeeded, transition } from "./machine.ts";
+import { failed, freeSeat, isParked, succeeded, transition } from "./machine.ts";
 
 const now = "2026-01-01T10:00:00.000Z";
 const ctx = { now };
@@ -76,4 +76,19 @@ Deno.test("a failed action stays pending with its reason and is retried; expire 
   assertEquals(s.status, "cleaning");
   s = succeeded(s, "PURGE", rctx);
   assertEquals([s.status, s.pending], ["free", undefined]);
+});
+
+Deno.test("a seat whose action fails max_attempts times in a row is parked; a success or a new order unparks it", () => {
+  let s: Seat = transition(freeSeat("jup1", 40), o("CREATE", { customer: "c" }), ctx);
+  s = failed(s, "CREATE", "hub did not start", now, 2);
+  assertEquals([s.attempts, isParked(s)], [1, false]);
+  s = failed(s, "CREATE", "hub did not start", now, 2);
+  assertEquals([s.attempts, s.parked, s.status], [2, now, "failed"]);
+  assertEquals(isParked(succeeded(s, "CREATE", rctx)), false);
+  const cleaned = transition(s, o("PURGE", { id: "p", customer: "c" }), ctx);
+  assertEquals([isParked(cleaned), cleaned.attempts, cleaned.pending?.at(-1)?.action], [
+    false,
+    undefined,
+    "PURGE",
+  ]);
 });

@@ -304,12 +304,21 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
           if (p.action === "CREATE") {
             if (!r.password) throw new WodError("the backend returned no password");
             await deliverCreate(seat, b, r.password, delivered);
-          } else if (p.action === "CLEANUP" && front) {
-            await front.cleaned(seat.seat + (b.base_stdid ?? 0), seat.customer, r.password, r.completion)
-              .then(
-                () => delivered.push("frontend"),
-                (err) => log(`warning: ${seatKey(seat)}: ${err.message}`),
-              );
+          } else if (front) {
+            // The front end hears of every action, as from the original backend: CLEANUP keeps a reset
+            // workshop's student assigned until its RESET; RESET and PURGE free it with its new password.
+            const dbStudentId = seat.seat + (b.base_stdid ?? 0);
+            const heldForReset = cfg.workshops.get(seat.workshop ?? "")?.value.reset === true;
+            const call = p.action === "CLEANUP"
+              ? front.cleaned(dbStudentId, seat.customer, r.password, r.completion, { heldForReset })
+              : p.action === "RESET"
+              ? front.reset([{ dbStudentId, password: r.password }])
+              : front.purged(dbStudentId, r.password);
+            await call.then(
+              () => delivered.push("frontend"),
+              (err) =>
+                log(`warning: ${seatKey(seat)}: ${p.action} not reported to the front end: ${err.message}`),
+            );
           }
         } catch (err) {
           step.ok = false;

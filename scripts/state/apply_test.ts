@@ -86,6 +86,9 @@ Deno.test("apply: one run per backend, failing seat isolated and retried, creden
     assertEquals(runs[3].map((t) => `${t.action} ${t.seat}`), ["PURGE 40", "PURGE 41", "PURGE 42"]);
     assertEquals((await store.readSeats()).map((s) => s.status), ["free", "free", "free"]);
     assertEquals(fe.customers.get("101"), { active: "false", cleaned: "true", completionPercentage: 50 });
+    // PURGE is reported too: the student is free and holds the purge's password (the last one set).
+    assertEquals(fe.students.get("40"), { password: passwords[passwords.length - 3], assigned: "false" });
+    assertEquals(fe.calls.filter((c) => c.method === "PUT" && c.path === "/student/40").length, 3);
 
     // No password in git history or logs.
     const clone = await Deno.makeTempDir();
@@ -264,6 +267,44 @@ Deno.test("apply: two concurrent applies of one environment (two clones of the s
   } finally {
     await a.close();
     await b.close();
+    await fx.cleanup();
+  }
+});
+
+Deno.test("apply: a reset workshop's student stays assigned at the front end after CLEANUP, and is freed by RESET", async () => {
+  const fe = await startFrontendServer();
+  const fx = await stateFixture({
+    extra: {
+      frontend: { api_url: fe.url, username_env: "WOD_TEST_FE_USER", password_env: "WOD_TEST_FE_PASS" },
+    },
+  });
+  const file = `${fx.root}/workshops/WKSHP-Shell101/workshop.yaml`;
+  await Deno.writeTextFile(file, (await Deno.readTextFile(file)).replace("reset: false", "reset: true"));
+  const vars: Record<string, string> = { WOD_TEST_FE_USER: fe.username, WOD_TEST_FE_PASS: fe.password };
+  const runner: RunSeatTasks = (o) =>
+    Promise.resolve(o.tasks.map((t) => ({ ...t, ok: true, password: crypto.randomUUID(), completion: 0 })));
+  const common = {
+    root: fx.root,
+    env: "local",
+    getenv: (k: string) => vars[k],
+    runSeatTasks: runner,
+    log: () => {},
+  };
+  const store = await openStore(fx.root, "local");
+  try {
+    await store.recordOrders([order("c45", "CREATE", 45, { customer: "145" })]);
+    await apply(common);
+    await store.recordOrders([order("k45", "CLEANUP", 45, { customer: "145" })]);
+    await apply(common);
+    assertEquals((await store.readSeats()).find((s) => s.seat === 45)?.status, "held-for-reset");
+    assertEquals(fe.students.get("45")?.assigned, "true", "reported free while it waits for its RESET");
+    await store.recordOrders([order("r45", "RESET", 45, { customer: "145" })]);
+    await apply(common);
+    assertEquals((await store.readSeats()).find((s) => s.seat === 45)?.status, "free");
+    assertEquals(fe.students.get("45")?.assigned, "false");
+  } finally {
+    await store.close();
+    await fe.close();
     await fx.cleanup();
   }
 });

@@ -4,7 +4,7 @@
 // every host brings the known_hosts file its key is pinned in.
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
-import { redactText } from "../common/exec.ts";
+import { exec, redactText } from "../common/exec.ts";
 
 export const ANSIBLE_DIR = new URL("../../ansible/", import.meta.url).pathname;
 
@@ -58,8 +58,29 @@ export interface PlaybookOptions {
   /** Values never shown in errors or logs (passwords). */
   redact?: string[];
   log?: (line: string) => void;
-  /** Extra environment for ansible-playbook. */
+  /** Extra environment for ansible-playbook (it gets nothing else of ours but PATH, HOME and locale). */
   env?: Record<string, string>;
+  /** Kill ansible-playbook after this many milliseconds (the run then reports no result). */
+  timeoutMs?: number;
+}
+
+/**
+ * The whole environment of ansible-playbook: the base of exec.ts (PATH, HOME for ~/.ansible, locale,
+ * TMPDIR), its own settings, and the SSH agent only when a host has no key file. Never the
+ * controller's whole environment: a lookup or a module on the controller would read its secrets.
+ */
+export function playbookEnv(hosts: AnsibleHost[], tmp: string, extra: Record<string, string> = {}) {
+  const agent = Deno.env.get("SSH_AUTH_SOCK");
+  return {
+    ANSIBLE_CONFIG: join(ANSIBLE_DIR, "ansible.cfg"),
+    ANSIBLE_STDOUT_CALLBACK: "wod_events",
+    ANSIBLE_CALLBACK_PLUGINS: join(ANSIBLE_DIR, "callback_plugins"),
+    ANSIBLE_HOST_KEY_CHECKING: "True",
+    ANSIBLE_NOCOLOR: "1",
+    ANSIBLE_LOCAL_TEMP: tmp,
+    ...(agent && hosts.some((h) => !h.keyFile) ? { SSH_AUTH_SOCK: agent } : {}),
+    ...extra,
+  };
 }
 
 function inventory(hosts: AnsibleHost[]): Record<string, unknown> {
@@ -133,25 +154,14 @@ export async function runPlaybook(opts: PlaybookOptions): Promise<PlaybookRun> {
       await Deno.writeTextFile(ev, JSON.stringify(opts.extraVars), { mode: 0o600 });
       args.push("--extra-vars", `@${ev}`);
     }
-    const child = new Deno.Command("ansible-playbook", {
-      args,
+    const out = await exec("ansible-playbook", args, {
       cwd: ANSIBLE_DIR,
-      env: {
-        ANSIBLE_CONFIG: join(ANSIBLE_DIR, "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK: "wod_events",
-        ANSIBLE_CALLBACK_PLUGINS: join(ANSIBLE_DIR, "callback_plugins"),
-        ANSIBLE_HOST_KEY_CHECKING: "True",
-        ANSIBLE_NOCOLOR: "1",
-        ANSIBLE_LOCAL_TEMP: join(dir, "tmp"),
-        ...(opts.env ?? {}),
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const out = await child.output();
-    const stdout = new TextDecoder().decode(out.stdout);
-    const stderr = redactText(new TextDecoder().decode(out.stderr), opts.redact);
+      env: playbookEnv(opts.hosts, join(dir, "tmp"), opts.env),
+      allowFailure: true,
+      timeoutMs: opts.timeoutMs,
+    });
+    const stdout = out.stdout;
+    const stderr = redactText(out.stderr, opts.redact);
     const parsed = parseOutput(stdout);
     const seconds = (performance.now() - started) / 1000;
     if (opts.log) {

@@ -12,6 +12,7 @@ import {
   contentFiles,
   isTemplateText,
   renderBundle,
+  type RenderProblem,
   type RenderSpec,
 } from "../config/template.ts";
 import { failureReason, runPlaybook } from "./ansible.ts";
@@ -308,20 +309,47 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
         },
       });
     }
+    // A CREATE whose content is refused (or fails to render) fails alone, before anything is done
+    // for it on the backend; every other task of the run goes on.
+    const fail = (t: SeatTask, error: string): SeatResult => ({
+      seat: t.seat,
+      action: t.action,
+      workshop: t.workshop,
+      ok: false,
+      error,
+    });
+    const refused = new Map<number, string>();
     if (render.seats.length) {
+      let problems: RenderProblem[];
       try {
-        await renderBundle(render);
+        problems = (await renderBundle(render)).problems;
       } catch (e) {
         const reason = redactText(e instanceof Error ? e.message : String(e), passwords);
-        return opts.tasks.map((t) => ({
-          seat: t.seat,
-          action: t.action,
-          workshop: t.workshop,
-          ok: false,
-          error: reason,
+        problems = Object.keys(render.templates).map((key) => ({
+          key,
+          path: key,
+          line: 1,
+          col: 1,
+          message: reason,
         }));
       }
+      for (const p of problems) {
+        const workshop = p.key.slice(0, p.key.indexOf("/"));
+        const reason = redactText(
+          `Content of ${workshop} refused (run \`wod validate\`): ${p.key}:${p.line}:${p.col}: ${p.message}`,
+          passwords,
+        );
+        for (const t of tasks) {
+          if (t.action !== "CREATE" || t.workshop !== workshop || refused.has(t.index)) continue;
+          if (p.seat === undefined || p.seat === t.seat) refused.set(t.index, reason);
+        }
+      }
     }
+    const runTasks = tasks.filter((t) => !refused.has(t.index));
+    const results: (SeatResult | undefined)[] = opts.tasks.map((t, i) =>
+      refused.has(i) ? fail(t, refused.get(i)!) : undefined
+    );
+    if (runTasks.length === 0) return results as SeatResult[];
     let archive = "";
     if ([...Deno.readDirSync(archiveDir)].length > 0) {
       archive = join(work, "stage.tar");
@@ -340,7 +368,7 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
       extraVars: {
         wod_seats_run_id: runId,
         wod_seats_staging_root: STAGING_ROOT,
-        wod_seats_tasks: tasks,
+        wod_seats_tasks: runTasks,
         wod_seats_passwords: passwords,
         wod_seats_archive: archive,
         wod_seats_start_servers: opts.startServers ?? true,
@@ -356,17 +384,12 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
       opts.log(`seats.yml ${backend.name}: backend seconds ${JSON.stringify(facts.wod_seats_timings)}`);
     }
     const rows = facts?.wod_seats_results;
-    if (!run.ok || !rows || rows.length !== opts.tasks.length) {
+    if (!run.ok || !rows || rows.length !== runTasks.length) {
       const reason = failureReason(run, passwords);
-      return opts.tasks.map((t) => ({
-        seat: t.seat,
-        action: t.action,
-        workshop: t.workshop,
-        ok: false,
-        error: `Seat playbook failed: ${reason}`,
-      }));
+      return opts.tasks.map((t, i) => results[i] ?? fail(t, `Seat playbook failed: ${reason}`));
     }
-    return rows.map((r, i) => {
+    rows.forEach((r, j) => {
+      const i = runTasks[j].index;
       const res: SeatResult = {
         seat: opts.tasks[i].seat,
         action: opts.tasks[i].action,
@@ -377,8 +400,9 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
       if (typeof r.completion === "number") res.completion = r.completion;
       if (r.status) res.status = r.status;
       if (r.error) res.error = r.error;
-      return res;
+      results[i] = res;
     });
+    return results as SeatResult[];
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }

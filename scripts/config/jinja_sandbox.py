@@ -17,7 +17,8 @@ Usage (JSON on stdin, JSON or JSON lines on stdout; never reads its own environm
                             "seats": [{"seat": N, "templates": [{"key": KEY, "rel": R}], "vars": {...}}],
                             "output": FILE}
                            -> FILE: one line per rendered file: {"seat","path","nl"} TAB base64(content)
-                           -> stdout {"files": N} or exit 1 with {"problems": [...]}
+                           -> stdout {"files": N, "problems": [{"key", "seat"?, "path", "line", "col",
+                              "message"}]}: a seat with a refused or failing template gets no line
 """
 import base64
 import json
@@ -192,17 +193,15 @@ def walk(node, names, out, parent=0):
             out.append((off, 'Template test "%s" is not allowed (allowed: %s)' % (node.name, ", ".join(TESTS))))
             return
     if isinstance(node, nodes.Getitem):
-        # Only hostvars[inventory_hostname]['NAME'] (the original's per-backend variables).
-        ok = isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)
+        # Only hostvars[inventory_hostname]['NAME'] (the original's per-backend variables), NAME a variable.
         base = node.node
-        if isinstance(base, nodes.Getitem):
-            ok = ok and isinstance(base.node, nodes.Name) and base.node.name == "hostvars" and \
-                isinstance(base.arg, nodes.Name) and base.arg.name == "inventory_hostname"
-        else:
-            ok = ok and isinstance(base, nodes.Name) and base.name == "hostvars"
-        if not ok or "hostvars" not in names:
-            out.append((off, "Template subscript is not allowed: only hostvars[inventory_hostname]['NAME']"))
-            return
+        ok = isinstance(node.arg, nodes.Const) and node.arg.value in names and \
+            isinstance(base, nodes.Getitem) and isinstance(base.node, nodes.Name) and \
+            base.node.name == "hostvars" and isinstance(base.arg, nodes.Name) and \
+            base.arg.name == "inventory_hostname" and "hostvars" in names
+        if not ok:
+            out.append((off, "Template subscript is not allowed: only hostvars[inventory_hostname]['NAME'] with "
+                             "NAME a variable of the environment or the workshop"))
         return
     for child in node.iter_child_nodes():
         walk(child, names, out, off)
@@ -239,6 +238,7 @@ def error_line(exc, path):
 
 
 def render(spec):
+    """Render every seat whose templates pass the check; problems name the template key (and seat)."""
     compiled = {}
     problems = []
     names = {}
@@ -250,27 +250,33 @@ def render(spec):
         found = problems_of(source, names.get(key, set()))
         for offset, message in found:
             line, col = position(source, offset)
-            problems.append({"path": t["path"], "line": line, "col": col, "message": message})
+            problems.append({"key": key, "path": t["path"], "line": line, "col": col, "message": message})
         if not found:
             code = RENDER_ENV.compile(source, key, t["path"])
             compiled[key] = RENDER_ENV.template_class.from_code(RENDER_ENV, code, RENDER_ENV.globals, None)
-    if problems:
-        return problems, 0
     count = 0
     fd = os.open(spec["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         for seat in spec["seats"]:
+            if any(item["key"] not in compiled for item in seat["templates"]):
+                continue  # a refused template: the seat is reported failed, nothing of it is written
+            lines = []
             for item in seat["templates"]:
                 t = spec["templates"][item["key"]]
                 try:
                     text = compiled[item["key"]].render(seat["vars"])
-                except TemplateError as e:
-                    return [{"path": t["path"], "line": error_line(e, t["path"]), "col": 1,
-                             "message": "Rendering for seat %s failed: %s" % (seat["seat"], e)}], count
+                except Exception as e:  # noqa: BLE001 - reported for this seat, the others go on
+                    problems.append({"key": item["key"], "seat": seat["seat"], "path": t["path"],
+                                     "line": error_line(e, t["path"]), "col": 1,
+                                     "message": "Rendering failed: %s" % e})
+                    lines = None
+                    break
                 head = json.dumps({"seat": seat["seat"], "path": item["rel"], "nl": bool(t["nl"])})
-                out.write(head + "\t" + base64.b64encode(text.encode("utf-8")).decode("ascii") + "\n")
-                count += 1
-    return [], count
+                lines.append(head + "\t" + base64.b64encode(text.encode("utf-8")).decode("ascii") + "\n")
+            if lines:
+                out.writelines(lines)
+                count += len(lines)
+    return problems, count
 
 
 def main():
@@ -283,10 +289,7 @@ def main():
         json.dump({"problems": check(spec)}, sys.stdout)
         return 0
     problems, count = render(spec)
-    if problems:
-        json.dump({"problems": problems}, sys.stdout)
-        return 1
-    json.dump({"files": count}, sys.stdout)
+    json.dump({"files": count, "problems": problems}, sys.stdout)
     return 0
 
 

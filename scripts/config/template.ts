@@ -123,19 +123,27 @@ export interface RenderSpec {
   output: string;
 }
 
-/** Render every seat's templates into the bundle; throws a WodError naming file:line:col on a problem. */
-export async function renderBundle(spec: RenderSpec): Promise<number> {
+export interface RenderProblem extends TemplateProblem {
+  /** The template key of the spec. */
+  key: string;
+  /** Set when only this seat failed (a render-time error); otherwise every seat using `key`. */
+  seat?: number;
+}
+
+/**
+ * Render every seat's templates into the bundle. Seats using a template the check refuses, or whose
+ * rendering fails, get nothing in the bundle and come back in `problems` (file:line:col).
+ */
+export async function renderBundle(spec: RenderSpec): Promise<{ files: number; problems: RenderProblem[] }> {
   const r = await runSandbox("render", spec);
   const reply = parseReply("render", r);
-  const problems = (reply.problems ?? []) as TemplateProblem[];
-  if (r.code !== 0 || problems.length) {
+  if (r.code !== 0 || typeof reply.files !== "number") {
     throw new WodError(
-      `Rendering the workshop content failed: ${
-        problems.map((p) => `${p.path}:${p.line}:${p.col}: ${p.message}`).join("; ") || `exit code ${r.code}`
-      } (run \`wod validate\`)`,
+      `The template renderer (python3 ${JINJA_SANDBOX}) failed with exit code ${r.code}: ` +
+        `${r.stderr.trim().split("\n").slice(-3).join(" / ") || "no output"}`,
     );
   }
-  return reply.files as number;
+  return { files: reply.files, problems: (reply.problems ?? []) as RenderProblem[] };
 }
 
 /** 1-based line and column of a character offset. */

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { assert, assertEquals } from "../common/assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "../common/assert.ts";
+import { exec } from "../common/exec.ts";
 import { findJsonError } from "./json_pos.ts";
 import { checkTemplates, contentFiles, isTemplateText, PLATFORM_VARS, renderBundle } from "./template.ts";
 
@@ -25,8 +26,15 @@ Deno.test("template check: variables, if/elif/else, comparisons, raw and allowed
         "{% endif %}{% raw %}{{ lookup('env','HOME') }} ${#arr[@]}{% endraw %}{# note #}" +
         "{{ BRANDING | default('wod') | upper }}{{ 'x' ~ STDID if STDID is defined else '' }}" +
         "{{ hostvars[inventory_hostname]['IP-WKSHP-X'] }}",
+      [...VARS, "IP-WKSHP-X"],
     ),
     [],
+  );
+  assertEquals(
+    (await problems("{{ hostvars['IP-WKSHP-X'] }}{{ hostvars[inventory_hostname]['OTHER'] }}")).map((p) =>
+      p.slice(0, 4)
+    ),
+    ["1:12", "1:60"],
   );
 });
 
@@ -108,27 +116,29 @@ Deno.test("template render: only the given variables, sandboxed, trailing newlin
     await Deno.writeTextFile(join(dir, "bad.txt"), "{{ lookup('env','HOME') }}");
     const out = join(dir, "bundle.jsonl");
     const vars = { STDID: 7, MODEWS: "CHLG", BRANDINGLOGO: null };
-    const n = await renderBundle({
+    const ok = await renderBundle({
       templates: { a: { path: join(dir, "a.txt"), nl: true } },
       seats: [{ seat: 7, templates: [{ key: "a", rel: "x/a.txt" }], vars }],
       output: out,
     });
-    assertEquals(n, 1);
+    assertEquals(ok, { files: 1, problems: [] });
     const [head, body] = (await Deno.readTextFile(out)).trim().split("\t");
     assertEquals(JSON.parse(head), { seat: 7, path: "x/a.txt", nl: true });
     assertEquals(atob(body), "7 chlg ");
     assertEquals((await Deno.stat(out)).mode! & 0o777, 0o600);
-    let refused = "";
-    try {
-      await renderBundle({
-        templates: { b: { path: join(dir, "bad.txt"), nl: false } },
-        seats: [{ seat: 7, templates: [{ key: "b", rel: "b.txt" }], vars }],
-        output: out,
-      });
-    } catch (e) {
-      refused = String(e);
-    }
-    assert(refused.includes(`${join(dir, "bad.txt")}:1:4: Template uses a call of "lookup"`), refused);
+    // A refused template: its seat gets nothing, the other seat is rendered.
+    const mixed = await renderBundle({
+      templates: { a: { path: join(dir, "a.txt"), nl: true }, b: { path: join(dir, "bad.txt"), nl: false } },
+      seats: [
+        { seat: 7, templates: [{ key: "a", rel: "a.txt" }, { key: "b", rel: "b.txt" }], vars },
+        { seat: 8, templates: [{ key: "a", rel: "a.txt" }], vars: { ...vars, STDID: 8 } },
+      ],
+      output: out,
+    });
+    assertEquals(mixed.files, 1);
+    assertEquals(mixed.problems.map((p) => `${p.key} ${p.line}:${p.col}`), ["b 1:4"]);
+    assertStringIncludes(mixed.problems[0].message, 'a call of "lookup"');
+    assertEquals(JSON.parse((await Deno.readTextFile(out)).split("\t")[0]).seat, 8);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -159,4 +169,51 @@ Deno.test("template check: every text file of the real corpus workshops passes (
   }
   assert(files.length >= 30, `only ${files.length} corpus files`);
   assertEquals(await checkTemplates(files), []);
+});
+
+Deno.test("template render: the sandbox alone (check bypassed) reaches no environment variable", async () => {
+  // Second line of defence: even a template the check would refuse, rendered directly in the render
+  // environment, finds no way to the process environment (here holding a canary on purpose).
+  const attacks = [
+    "{{ lookup('env', 'WOD_CANARY') }}",
+    "{{ self.__init__.__globals__ }}",
+    "{{ self._TemplateReference__context }}",
+    "{{ cycler.__init__.__globals__.os.environ }}",
+    "{{ joiner.__init__.__globals__ }}",
+    "{{ namespace.__init__.__globals__ }}",
+    "{{ config }}",
+    "{{ lipsum.__globals__['os'].environ }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ STDID.__class__.__base__.__subclasses__() }}",
+    "{{ range.__self__ }}",
+    "{{ STDID | attr('__class__') }}",
+    "{% for k in ''.__class__.__base__.__subclasses__() %}{{ k }}{% endfor %}",
+    "{% set x = namespace() %}{{ x }}",
+    "{% include '/proc/self/environ' %}",
+    "{% import '/proc/self/environ' as e %}",
+  ];
+  const program = `
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import jinja_sandbox as j
+out = []
+for a in json.load(sys.stdin):
+    try:
+        out.append(j.RENDER_ENV.from_string(a).render({"STDID": 7}))
+    except Exception as e:
+        out.append("error: %s: %s" % (type(e).__name__, e))
+print(json.dumps(out))
+`;
+  const canary = "canary-env-3d9c";
+  const r = await exec("python3", ["-I", "-B", "-c", program, new URL(".", import.meta.url).pathname], {
+    bare: true,
+    env: { WOD_CANARY: canary },
+    stdin: JSON.stringify(attacks),
+  });
+  const outputs = JSON.parse(r.stdout) as string[];
+  assertEquals(outputs.length, attacks.length);
+  for (const [i, o] of outputs.entries()) {
+    assert(!o.includes(canary), `the canary leaked through ${attacks[i]}`);
+    assert(!/PATH=|HOME=|environ\(/.test(o), `environment-like output for ${attacks[i]}: ${o.slice(0, 200)}`);
+  }
 });

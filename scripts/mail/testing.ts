@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { type Config, loadConfig } from "../config/load.ts";
-import { exec } from "../common/exec.ts";
+import { DENO_CHILD_INHERIT, exec, spawn } from "../common/exec.ts";
 import { type Listener, startListener } from "./listener.ts";
 import { DirSink, type OrderSink } from "./sink.ts";
 import type { SmtpLimits } from "./smtp.ts";
@@ -325,12 +325,21 @@ export async function spawnListen(
 ): Promise<ListenProcess> {
   const stderr = opts.stderr ?? "piped";
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", WOD, "listen", "--env", "t", "--listen", "127.0.0.1:0", ...flags],
+  const proc = spawn(Deno.execPath(), [
+    "run",
+    "-A",
+    WOD,
+    "listen",
+    "--env",
+    "t",
+    "--listen",
+    "127.0.0.1:0",
+    ...flags,
+  ], {
     env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY },
-    stdout: "piped",
+    inherit: DENO_CHILD_INHERIT,
     stderr,
-  }).spawn();
+  });
   const lines: string[] = [];
   const ready = Promise.withResolvers<{ port: number; healthPort?: number }>();
   const portOf = (addr: unknown) => Number(String(addr).split(":").pop());

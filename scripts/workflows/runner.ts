@@ -8,6 +8,7 @@
 import { parse as parseYamlText } from "yaml";
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
+import { childEnv, DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import {
   evaluateCondition,
   evaluateTemplate,
@@ -170,10 +171,9 @@ function topoOrder(jobs: Obj): string[] {
   return order;
 }
 
+/** What a step gets from this machine: PATH, HOME, locale and the sandbox's location, no secret of ours. */
 function baseEnv(): Record<string, string> {
-  const env = Deno.env.toObject();
-  for (const k of Object.keys(env)) if (k.startsWith("GITHUB_") || k === "WOD_ROOT") delete env[k];
-  return env;
+  return childEnv({ inherit: DENO_CHILD_INHERIT });
 }
 
 async function readText(path: string): Promise<string> {
@@ -533,27 +533,15 @@ export async function runWorkflow(opts: RunnerOptions): Promise<RunResult> {
         ? join(opts.workspace, String(defaults["working-directory"]))
         : opts.workspace;
       log(`[${label}] run "${info.name}"`);
-      const child = new Deno.Command(argv[0], {
-        args: argv.slice(1),
+      const timeoutMin = Number(step["timeout-minutes"] ?? 0);
+      const out = await exec(argv[0], argv.slice(1), {
         cwd: wd,
         env: procEnv,
-        clearEnv: true,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const timeoutMin = Number(step["timeout-minutes"] ?? 0);
-      const timer = timeoutMin > 0
-        ? setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch { /* already gone */ }
-        }, timeoutMin * 60_000)
-        : undefined;
-      const out = await child.output();
-      if (timer !== undefined) clearTimeout(timer);
-      const stdout = new TextDecoder().decode(out.stdout);
-      const stderr = new TextDecoder().decode(out.stderr);
+        bare: true,
+        allowFailure: true,
+        timeoutMs: timeoutMin > 0 ? timeoutMin * 60_000 : undefined,
+      });
+      const { stdout, stderr } = out;
       const shown: string[] = [];
       for (const line of stdout.split("\n")) {
         const c = parseCommand(line);

@@ -88,10 +88,10 @@ export function childEnv(opts: EnvOptions = {}): Record<string, string> {
   return { ...out, ...(opts.env ?? {}) };
 }
 
-/** `cmd` as an absolute path, looked up in this process's PATH (the child's may be empty). */
-function resolve(cmd: string): string {
+/** `cmd` as an absolute path, looked up in the child's PATH (or ours when the child has none). */
+function resolve(cmd: string, path: string | undefined): string {
   if (cmd.includes("/")) return cmd;
-  for (const dir of (Deno.env.get("PATH") ?? DEFAULT_PATH).split(":")) {
+  for (const dir of (path ?? Deno.env.get("PATH") ?? DEFAULT_PATH).split(":")) {
     if (!dir) continue;
     try {
       const p = `${dir}/${cmd}`;
@@ -104,10 +104,11 @@ function resolve(cmd: string): string {
 
 /** Start a long-running child (the caller owns it). Same environment rules as `exec`. */
 export function spawn(cmd: string, args: string[], opts: SpawnOptions = {}): Deno.ChildProcess {
-  return new Deno.Command(resolve(cmd), {
+  const env = childEnv(opts);
+  return new Deno.Command(resolve(cmd, env.PATH), {
     args,
     cwd: opts.cwd,
-    env: childEnv(opts),
+    env,
     clearEnv: true,
     stdin: opts.stdin ?? "null",
     stdout: opts.stdout ?? "piped",

@@ -10,6 +10,8 @@ import { WodError } from "../common/errors.ts";
 import { exec } from "../common/exec.ts";
 
 export const JINJA_SANDBOX = new URL("./jinja_sandbox.py", import.meta.url).pathname;
+/** Debian's Python with python3-jinja2 (.ci/apt-packages.txt): the interpreter Ansible itself runs on. */
+export const PYTHON = "/usr/bin/python3";
 
 /** Variables every seat gets from the platform (STDID, PASSSTU, MODEWS, ... : INTEROP's list). */
 export const SEAT_VARS = [
@@ -85,7 +87,7 @@ export interface TemplateProblem {
 
 async function runSandbox(mode: "check" | "render", spec: unknown): Promise<ReturnType<typeof exec>> {
   // An empty environment: nothing of the controller's (secrets included) is there to be read.
-  return await exec("python3", ["-I", "-X", "utf8", JINJA_SANDBOX, mode], {
+  return await exec(PYTHON, ["-I", "-X", "utf8", JINJA_SANDBOX, mode], {
     bare: true,
     stdin: JSON.stringify(spec),
     allowFailure: true,
@@ -101,7 +103,7 @@ function parseReply(
     return JSON.parse(r.stdout);
   } catch {
     throw new WodError(
-      `The template ${mode} (python3 ${JINJA_SANDBOX}) failed with exit code ${r.code}: ` +
+      `The template ${mode} (${PYTHON} ${JINJA_SANDBOX}) failed with exit code ${r.code}: ` +
         `${r.stderr.trim().split("\n").slice(-3).join(" / ") || "no output"}; is python3-jinja2 installed?`,
     );
   }
@@ -110,8 +112,14 @@ function parseReply(
 /** Check templates with Jinja2's parser and the whitelist: every problem with its line and column. */
 export async function checkTemplates(files: TemplateCheck[]): Promise<TemplateProblem[]> {
   if (files.length === 0) return [];
-  const reply = parseReply("check", await runSandbox("check", { files }));
-  return reply.problems as TemplateProblem[];
+  // Parsing dominates on large repos: one process per core beyond a few hundred files.
+  const parts = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4, Math.floor(files.length / 200)));
+  const size = Math.ceil(files.length / parts);
+  const chunks = Array.from({ length: parts }, (_, i) => files.slice(i * size, (i + 1) * size));
+  const replies = await Promise.all(
+    chunks.map(async (c) => parseReply("check", await runSandbox("check", { files: c }))),
+  );
+  return replies.flatMap((r) => r.problems as TemplateProblem[]);
 }
 
 export interface RenderSpec {
@@ -139,7 +147,7 @@ export async function renderBundle(spec: RenderSpec): Promise<{ files: number; p
   const reply = parseReply("render", r);
   if (r.code !== 0 || typeof reply.files !== "number") {
     throw new WodError(
-      `The template renderer (python3 ${JINJA_SANDBOX}) failed with exit code ${r.code}: ` +
+      `The template renderer (${PYTHON} ${JINJA_SANDBOX}) failed with exit code ${r.code}: ` +
         `${r.stderr.trim().split("\n").slice(-3).join(" / ") || "no output"}`,
     );
   }

@@ -2,7 +2,14 @@ import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../common/assert.ts";
 import { exec } from "../common/exec.ts";
 import { findJsonError } from "./json_pos.ts";
-import { checkTemplates, contentFiles, isTemplateText, PLATFORM_VARS, renderBundle } from "./template.ts";
+import {
+  checkTemplates,
+  contentFiles,
+  isTemplateText,
+  PLATFORM_VARS,
+  PYTHON,
+  renderBundle,
+} from "./template.ts";
 
 const VARS = [...PLATFORM_VARS];
 
@@ -205,7 +212,7 @@ for a in json.load(sys.stdin):
 print(json.dumps(out))
 `;
   const canary = "canary-env-3d9c";
-  const r = await exec("python3", ["-I", "-B", "-c", program, new URL(".", import.meta.url).pathname], {
+  const r = await exec(PYTHON, ["-I", "-B", "-c", program, new URL(".", import.meta.url).pathname], {
     bare: true,
     env: { WOD_CANARY: canary },
     stdin: JSON.stringify(attacks),

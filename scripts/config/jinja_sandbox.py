@@ -91,6 +91,14 @@ CHECK_ENV = restrict(CheckEnvironment(**settings()))
 RENDER_ENV = restrict(SandboxedEnvironment(**settings()))
 
 
+# Statement nodes by the tag that writes them.
+STATEMENTS = {"For": "for", "Assign": "set", "AssignBlock": "set", "Include": "include", "Import": "import",
+              "FromImport": "from ... import", "Macro": "macro", "CallBlock": "call", "FilterBlock": "filter",
+              "With": "with", "ExprStmt": "do", "Extends": "extends", "Block": "block", "Continue": "continue",
+              "Break": "break", "Scope": "scope", "ScopedEvalContextModifier": "autoescape",
+              "EvalContextModifier": "autoescape"}
+
+
 def describe(node):
     if isinstance(node, nodes.Getattr):
         return 'attribute access ".%s"' % node.attr
@@ -101,10 +109,9 @@ def describe(node):
         if isinstance(callee, nodes.Getattr):
             return 'a call of ".%s"' % callee.attr
         return "a call"
-    if isinstance(node, (nodes.For,)):
-        return "{% for %}"
     if isinstance(node, nodes.Stmt):
-        return "the statement {%% %s %%}" % type(node).__name__.lower()
+        tag = STATEMENTS.get(type(node).__name__, type(node).__name__.lower())
+        return "{%% %s %%}" % tag
     return "the expression %s" % type(node).__name__
 
 

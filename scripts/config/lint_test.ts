@@ -406,7 +406,7 @@ const cases: Case[] = [
     expect: [
       `${NB_A}:7:57: ${unknownVar("cycler")}`,
       `${NB_A}:7:69: ${refused("{% for %}")}`,
-      `${NB_A}:7:99: ${refused("the statement {% assign %}")}`,
+      `${NB_A}:7:99: ${refused("{% set %}")}`,
     ],
   },
   {

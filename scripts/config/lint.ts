@@ -324,10 +324,21 @@ export async function lintConfig(cfg: Config): Promise<Diagnostic[]> {
       );
     } else lower.set(k, w);
   }
-  const knownVars = new Set(PLATFORM_VARS);
+  // A workshop renders with the vars of the environment that deploys it: it may use those that every
+  // environment holding a range for it sets (any environment's, when none does yet).
+  const allEnvVars = new Set<string>();
   for (const env of cfg.environments.values()) {
-    for (const k of Object.keys(env.value.vars ?? {})) knownVars.add(k);
+    for (const k of Object.keys(env.value.vars ?? {})) allEnvVars.add(k);
   }
+  const varsFor = new Map<string, Set<string>>();
+  for (const env of cfg.environments.values()) {
+    const keys = new Set(Object.keys(env.value.vars ?? {}));
+    for (const r of rangesOf(env)) {
+      const prev = varsFor.get(r.workshop);
+      varsFor.set(r.workshop, prev ? new Set([...prev].filter((k) => keys.has(k))) : keys);
+    }
+  }
+  const knownVarsOf = (id: string) => new Set([...PLATFORM_VARS, ...(varsFor.get(id) ?? allEnvVars)]);
   for (const env of cfg.environments.values()) {
     lintEnvironment(cfg, env, out);
     lintCapacity(cfg, env, out);
@@ -336,7 +347,9 @@ export async function lintConfig(cfg: Config): Promise<Diagnostic[]> {
   const CONCURRENCY = 16;
   const templates: (TemplateCheck & { file: string })[] = [];
   for (let i = 0; i < ws.length; i += CONCURRENCY) {
-    await Promise.all(ws.slice(i, i + CONCURRENCY).map((w) => lintWorkshop(w, knownVars, out, templates)));
+    await Promise.all(
+      ws.slice(i, i + CONCURRENCY).map((w) => lintWorkshop(w, knownVarsOf(w.id), out, templates)),
+    );
   }
   const shownAs = new Map(templates.map((t) => [t.path, t.file]));
   for (const p of await checkTemplates(templates.map(({ path, vars }) => ({ path, vars })))) {

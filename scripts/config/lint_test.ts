@@ -410,6 +410,18 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "notebook: a variable only another environment sets is refused where this one deploys it",
+    edits: [
+      [NB_A, "{{ COLOR }}", "{{ ONLY_OTHER }}"],
+      {
+        write: "environments/other.yaml",
+        text: "name: other\nbackends:\n  - name: o1\n    host: o1.example.org\n    students: [1, 5]\n" +
+          "vars:\n  ONLY_OTHER: x\n",
+      },
+    ],
+    expect: [`${NB_A}:7:57: ${unknownVar("ONLY_OTHER")}`],
+  },
+  {
     name: "content: a text file that is not a notebook is checked as the backend renders it",
     edits: [{ write: "workshops/WKSHP-Alpha/notes/run.sh", text: "echo {{ lookup('env','HOME') }}\n" }],
     expect: [`workshops/WKSHP-Alpha/notes/run.sh:1:9: ${refused('a call of "lookup"')}`],

@@ -1,5 +1,6 @@
 // `deno task bench [name...]`: runs bench/<name>.ts (all benchmarks when no name is given).
 // Each benchmark prints `name: value unit` lines and its baseline from the same run.
+import { DENO_CHILD_INHERIT, exec } from "../scripts/common/exec.ts";
 const dir = new URL("./", import.meta.url);
 const all: string[] = [];
 for await (const e of Deno.readDir(dir)) {
@@ -19,11 +20,12 @@ for (const name of wanted) {
     Deno.exit(1);
   }
   console.error(`== bench ${name}`);
-  const { code } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(`${name}.ts`, dir).pathname],
-    stdout: "inherit",
-    stderr: "inherit",
-  }).output();
+  // Benchmarks read their own knobs (WOD_BENCH_*, BENCH_*) and the sandbox's location.
+  const { code } = await exec(Deno.execPath(), ["run", "-A", new URL(`${name}.ts`, dir).pathname], {
+    inherit: [...DENO_CHILD_INHERIT, "WOD_BENCH_*", "BENCH_*"],
+    output: "inherit",
+    allowFailure: true,
+  });
   if (code !== 0) {
     console.error(`error: Benchmark "${name}" failed with exit code ${code}`);
     failed++;

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { loadConfig } from "../scripts/config/load.ts";
 import { lintConfig } from "../scripts/config/lint.ts";
 import { parseYaml } from "../scripts/config/yaml.ts";
+import { DENO_CHILD_INHERIT, exec } from "../scripts/common/exec.ts";
 
 const BACKENDS = 20;
 const SEATS_PER_BACKEND = 5000;
@@ -129,12 +130,11 @@ try {
   const cli: number[] = [];
   for (let i = 0; i < 3; i++) {
     const t0 = performance.now();
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", new URL("../scripts/wod.ts", import.meta.url).pathname, "validate"],
-      env: { WOD_ROOT: big },
-      stdout: "null",
-      stderr: "null",
-    }).output();
+    const out = await exec(
+      Deno.execPath(),
+      ["run", "-A", "--quiet", new URL("../scripts/wod.ts", import.meta.url).pathname, "validate"],
+      { env: { WOD_ROOT: big }, inherit: DENO_CHILD_INHERIT, allowFailure: true },
+    );
     cli.push(performance.now() - t0);
     if (out.code !== 0) throw new Error(`wod validate exited ${out.code} on the synthetic repo`);
   }

@@ -4,7 +4,7 @@
 // every host brings the known_hosts file its key is pinned in.
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
-import { redactText } from "../common/exec.ts";
+import { exec, redactText } from "../common/exec.ts";
 
 export const ANSIBLE_DIR = new URL("../../ansible/", import.meta.url).pathname;
 
@@ -58,10 +58,31 @@ export interface PlaybookOptions {
   /** Values never shown in errors or logs (passwords). */
   redact?: string[];
   log?: (line: string) => void;
-  /** Extra environment for ansible-playbook. */
+  /** Extra environment for ansible-playbook (it gets nothing else of ours but PATH, HOME and locale). */
   env?: Record<string, string>;
   /** Stop ansible-playbook (SIGTERM, then SIGKILL 10 s later) after this many seconds. */
   timeoutSeconds?: number;
+  /** Kill ansible-playbook after this many milliseconds (the run then reports no result). */
+  timeoutMs?: number;
+}
+
+/**
+ * The whole environment of ansible-playbook: the base of exec.ts (PATH, HOME for ~/.ansible, locale,
+ * TMPDIR), its own settings, and the SSH agent only when a host has no key file. Never the
+ * controller's whole environment: a lookup or a module on the controller would read its secrets.
+ */
+export function playbookEnv(hosts: AnsibleHost[], tmp: string, extra: Record<string, string> = {}) {
+  const agent = Deno.env.get("SSH_AUTH_SOCK");
+  return {
+    ANSIBLE_CONFIG: join(ANSIBLE_DIR, "ansible.cfg"),
+    ANSIBLE_STDOUT_CALLBACK: "wod_events",
+    ANSIBLE_CALLBACK_PLUGINS: join(ANSIBLE_DIR, "callback_plugins"),
+    ANSIBLE_HOST_KEY_CHECKING: "True",
+    ANSIBLE_NOCOLOR: "1",
+    ANSIBLE_LOCAL_TEMP: tmp,
+    ...(agent && hosts.some((h) => !h.keyFile) ? { SSH_AUTH_SOCK: agent } : {}),
+    ...extra,
+  };
 }
 
 function inventory(hosts: AnsibleHost[]): Record<string, unknown> {
@@ -135,40 +156,15 @@ export async function runPlaybook(opts: PlaybookOptions): Promise<PlaybookRun> {
       await Deno.writeTextFile(ev, JSON.stringify(opts.extraVars), { mode: 0o600 });
       args.push("--extra-vars", `@${ev}`);
     }
-    const child = new Deno.Command("ansible-playbook", {
-      args,
+    const out = await exec("ansible-playbook", args, {
       cwd: ANSIBLE_DIR,
-      env: {
-        ANSIBLE_CONFIG: join(ANSIBLE_DIR, "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK: "wod_events",
-        ANSIBLE_CALLBACK_PLUGINS: join(ANSIBLE_DIR, "callback_plugins"),
-        ANSIBLE_HOST_KEY_CHECKING: "True",
-        ANSIBLE_NOCOLOR: "1",
-        ANSIBLE_LOCAL_TEMP: join(dir, "tmp"),
-        ...(opts.env ?? {}),
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let timedOut = false;
-    const timers: ReturnType<typeof setTimeout>[] = [];
-    if (opts.timeoutSeconds) {
-      timers.push(setTimeout(() => {
-        timedOut = true;
-        try {
-          child.kill("SIGTERM");
-        } catch { /* already gone */ }
-        timers.push(setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch { /* already gone */ }
-        }, 10_000));
-      }, opts.timeoutSeconds * 1000));
-    }
-    const out = await child.output().finally(() => timers.forEach(clearTimeout));
-    const stdout = new TextDecoder().decode(out.stdout);
-    const stderr = redactText(new TextDecoder().decode(out.stderr), opts.redact);
+      env: playbookEnv(opts.hosts, join(dir, "tmp"), opts.env),
+      allowFailure: true,
+      timeoutMs: opts.timeoutMs ?? (opts.timeoutSeconds ? opts.timeoutSeconds * 1000 : undefined),
+    });
+    const stdout = out.stdout;
+    const stderr = redactText(out.stderr, opts.redact);
+    const timedOut = out.timedOut;
     const parsed = parseOutput(stdout);
     const seconds = (performance.now() - started) / 1000;
     if (opts.log) {
@@ -188,7 +184,9 @@ export async function runPlaybook(opts: PlaybookOptions): Promise<PlaybookRun> {
     }
     if (timedOut) {
       throw new WodError(
-        `ansible-playbook ${opts.playbook} did not finish within ${opts.timeoutSeconds} s and was stopped; ` +
+        `ansible-playbook ${opts.playbook} did not finish within ${
+          opts.timeoutSeconds ?? (opts.timeoutMs ?? 0) / 1000
+        } s and was stopped; ` +
           "check the hosts it was running on, or raise the timeout",
       );
     }

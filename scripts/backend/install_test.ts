@@ -7,6 +7,7 @@ import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { ensureSandbox, installSandbox, sandboxNftTable, sandboxSsh } from "./sandbox.ts";
 import { HubClient } from "./hub.ts";
 import { runPlaybook } from "./ansible.ts";
+import { exec } from "../common/exec.ts";
 
 const isRoot = Deno.uid() === 0;
 // A loopback address of its own: 127.0.0.1 is in the jail's ignore list (everything else uses it).
@@ -171,7 +172,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "wod-hostkey-test-" });
     try {
       const other = join(dir, "other_key");
-      await new Deno.Command("ssh-keygen", { args: ["-q", "-t", "ed25519", "-N", "", "-f", other] }).output();
+      await exec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
       const pub = (await Deno.readTextFile(`${other}.pub`)).trim().split(" ");
       const kh = join(dir, "known_hosts");
       await Deno.writeTextFile(kh, `[127.0.0.1]:${info.ssh_port} ${pub[0]} ${pub[1]}\n`);

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { WodError } from "../common/errors.ts";
-import { exec } from "../common/exec.ts";
+import { exec, spawn } from "../common/exec.ts";
 import { freePort } from "../common/net.ts";
 import { failureReason, runPlaybook } from "./ansible.ts";
 
@@ -394,23 +394,18 @@ async function upLocked(log: Log): Promise<SandboxInfo> {
     freePort(),
   ];
   await prepareRoot(sshPort, key, knownHosts);
-  const child = new Deno.Command("setsid", {
-    args: [
-      "unshare",
-      "--mount",
-      "--pid",
-      "--uts",
-      "--ipc",
-      "--fork",
-      "--kill-child",
-      "chroot",
-      ROOTFS,
-      "/usr/local/sbin/wod-sandbox-init",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spawn("setsid", [
+    "unshare",
+    "--mount",
+    "--pid",
+    "--uts",
+    "--ipc",
+    "--fork",
+    "--kill-child",
+    "chroot",
+    ROOTFS,
+    "/usr/local/sbin/wod-sandbox-init",
+  ], { stdout: "null", stderr: "null" });
   child.unref();
   const pid = child.pid;
   await new Promise((res) => setTimeout(res, 100));

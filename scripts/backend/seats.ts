@@ -4,10 +4,18 @@
 import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
 import { WodError } from "../common/errors.ts";
-import { exec } from "../common/exec.ts";
+import { exec, redactText } from "../common/exec.ts";
 import { findBackend, loadConfig, type WorkshopEntry } from "../config/load.ts";
 import type { EnvironmentBackend, Order } from "../config/types.gen.ts";
-import { ANSIBLE_DIR, failureReason, runPlaybook } from "./ansible.ts";
+import {
+  BRANDING_VARS,
+  contentFiles,
+  isTemplateText,
+  renderBundle,
+  type RenderProblem,
+  type RenderSpec,
+} from "../config/template.ts";
+import { failureReason, runPlaybook } from "./ansible.ts";
 import { sandboxStatus } from "./sandbox.ts";
 
 /** The order actions (schemas/order.schema.json), one source of truth. */
@@ -137,39 +145,16 @@ interface ContentFile {
   nl: boolean;
 }
 
-function isText(data: Uint8Array): boolean {
-  if (data.includes(0)) return false;
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(data);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function walk(dir: string, rel = ""): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(join(dir, rel))) {
-    const p = rel ? `${rel}/${e.name}` : e.name;
-    if (e.name.startsWith(".")) continue;
-    if (!rel && (e.name === "hooks" || e.name === "workshop.yaml")) continue;
-    if (e.isDirectory) out.push(...await walk(dir, p));
-    else if (e.isFile) out.push(p);
-  }
-  return out.sort();
-}
-
 interface Prepared {
   textFiles: ContentFile[];
 }
 
-/** Stage a workshop: text files listed for the template module, the rest copied into the archive tree. */
-async function prepareWorkshop(w: WorkshopEntry, renderDir: string, archiveDir: string): Promise<Prepared> {
-  await Deno.symlink(w.dir, join(renderDir, "w", w.id));
+/** Stage a workshop: text files listed for rendering, the rest copied into the archive tree. */
+async function prepareWorkshop(w: WorkshopEntry, archiveDir: string): Promise<Prepared> {
   const textFiles: ContentFile[] = [];
-  for (const p of await walk(w.dir)) {
+  for (const p of await contentFiles(w.dir)) {
     const data = await Deno.readFile(join(w.dir, p));
-    if (isText(data) && data.length < 20_000_000) {
+    if (isTemplateText(data)) {
       textFiles.push({ path: p, nl: data.length > 0 && data[data.length - 1] === 10 });
     } else {
       const dest = join(archiveDir, "content", w.id, p);
@@ -253,14 +238,8 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
   const work = await Deno.makeTempDir({ prefix: "wod-seats-" });
   await Deno.chmod(work, 0o700);
   try {
-    const renderDir = join(work, "render");
     const archiveDir = join(work, "archive");
-    await Deno.mkdir(join(renderDir, "w"), { recursive: true });
     await Deno.mkdir(archiveDir, { recursive: true });
-    await Deno.symlink(
-      join(ANSIBLE_DIR, "roles/wod_seats/templates/bundle.j2"),
-      join(renderDir, "bundle.j2"),
-    );
     const runId = `${Date.now()}-${crypto.randomUUID().slice(0, 8)}`;
     const workshops: Record<string, { text_files: ContentFile[] }> = {};
     const templateVars: Record<string, unknown> = {};
@@ -285,7 +264,7 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
     // Content is staged only for the workshops of created seats.
     for (const id of new Set(opts.tasks.filter((t) => t.action === "CREATE").map((t) => t.workshop))) {
       const w = cfg.workshops.get(id)!;
-      workshops[id] = { text_files: (await prepareWorkshop(w, renderDir, archiveDir)).textFiles };
+      workshops[id] = { text_files: (await prepareWorkshop(w, archiveDir)).textFiles };
       addVars(w.value.vars, id);
     }
     const staged = new Map<string, string[]>();
@@ -312,12 +291,88 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
         ...(t.order ? { order: t.order } : {}),
       });
     }
+    const hubPort = new URL(conn.hubUrl).port;
+    // Content is rendered here by scripts/config/jinja_sandbox.py (sandboxed, only these variables,
+    // empty environment), never by Ansible's template module, so no Ansible lookup can run. The
+    // bundle travels in the archive and wod-seat reads it from the staging folder.
+    const render: RenderSpec = { templates: {}, seats: [], output: join(archiveDir, "bundle.jsonl") };
+    for (const [id, ws] of Object.entries(workshops)) {
+      for (const f of ws.text_files) {
+        render.templates[`${id}/${f.path}`] = { path: join(cfg.workshops.get(id)!.dir, f.path), nl: f.nl };
+      }
+    }
+    const platform = {
+      ...Object.fromEntries(BRANDING_VARS.map((k) => [k, ""])),
+      ...templateVars,
+      WODBEEXTFQDN: conn.fqdn,
+      HTTPPORT: hubPort || (conn.hubUrl.startsWith("https") ? "443" : "80"),
+      inventory_hostname: backend.name,
+      hostvars: { [backend.name]: templateVars },
+    };
+    for (const t of tasks) {
+      if (t.action !== "CREATE") continue;
+      render.seats.push({
+        seat: t.seat,
+        templates: workshops[t.workshop].text_files.map((f) => ({
+          key: `${t.workshop}/${f.path}`,
+          rel: f.path,
+        })),
+        vars: {
+          ...platform,
+          STDID: t.seat,
+          PASSSTU: passwords[t.index],
+          MODEWS: t.mode,
+          WKSHP: t.workshop,
+          WORKSHOP: t.workshop,
+        },
+      });
+    }
+    // A CREATE whose content is refused (or fails to render) fails alone, before anything is done
+    // for it on the backend; every other task of the run goes on.
+    const fail = (t: SeatTask, error: string): SeatResult => ({
+      seat: t.seat,
+      action: t.action,
+      workshop: t.workshop,
+      ok: false,
+      error,
+    });
+    const refused = new Map<number, string>();
+    if (render.seats.length) {
+      let problems: RenderProblem[];
+      try {
+        problems = (await renderBundle(render)).problems;
+      } catch (e) {
+        const reason = redactText(e instanceof Error ? e.message : String(e), passwords);
+        problems = Object.keys(render.templates).map((key) => ({
+          key,
+          path: key,
+          line: 1,
+          col: 1,
+          message: reason,
+        }));
+      }
+      for (const p of problems) {
+        const workshop = p.key.slice(0, p.key.indexOf("/"));
+        const reason = redactText(
+          `Content of ${workshop} refused (run \`wod validate\`): ${p.key}:${p.line}:${p.col}: ${p.message}`,
+          passwords,
+        );
+        for (const t of tasks) {
+          if (t.action !== "CREATE" || t.workshop !== workshop || refused.has(t.index)) continue;
+          if (p.seat === undefined || p.seat === t.seat) refused.set(t.index, reason);
+        }
+      }
+    }
+    const runTasks = tasks.filter((t) => !refused.has(t.index));
+    const results: (SeatResult | undefined)[] = opts.tasks.map((t, i) =>
+      refused.has(i) ? fail(t, refused.get(i)!) : undefined
+    );
+    if (runTasks.length === 0) return results as SeatResult[];
     let archive = "";
     if ([...Deno.readDirSync(archiveDir)].length > 0) {
       archive = join(work, "stage.tar");
       await exec("tar", ["-C", archiveDir, "-cf", archive, "."]);
     }
-    const hubPort = new URL(conn.hubUrl).port;
     const run = await runPlaybook({
       playbook: "seats.yml",
       hosts: [{
@@ -329,15 +384,10 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
         knownHostsFile: conn.knownHostsFile,
       }],
       extraVars: {
-        ...templateVars,
-        WODBEEXTFQDN: conn.fqdn,
-        HTTPPORT: hubPort || (conn.hubUrl.startsWith("https") ? "443" : "80"),
         wod_seats_run_id: runId,
         wod_seats_staging_root: STAGING_ROOT,
-        wod_seats_tasks: tasks,
+        wod_seats_tasks: runTasks,
         wod_seats_passwords: passwords,
-        wod_seats_workshops: workshops,
-        wod_seats_render_dir: renderDir,
         wod_seats_archive: archive,
         wod_seats_start_servers: opts.startServers ?? true,
         ...(opts.seatTimeout ? { wod_seats_seat_timeout: opts.seatTimeout } : {}),
@@ -357,23 +407,26 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
     const rows = facts?.wod_seats_results;
     // The seat results count as soon as the backend reported them, even when a later task failed
     // (e.g. removing the staging folder): those seats were changed and have new passwords.
-    if (!rows || rows.length !== opts.tasks.length) {
+    if (!rows || rows.length !== runTasks.length) {
       const reason = failureReason(run, passwords);
-      return opts.tasks.map((t) => ({
-        seat: t.seat,
-        action: t.action,
-        workshop: t.workshop,
-        ok: false,
-        hostFailure: true,
-        error: `Seat playbook failed: ${reason}`,
-      }));
+      return opts.tasks.map((t, i) =>
+        results[i] ?? {
+          seat: t.seat,
+          action: t.action,
+          workshop: t.workshop,
+          ok: false,
+          hostFailure: true,
+          error: `Seat playbook failed: ${reason}`,
+        }
+      );
     }
     if (!run.ok && opts.log) {
       opts.log(
         `seats.yml ${backend.name}: ${failureReason(run, passwords)} (after the seat results came back)`,
       );
     }
-    return rows.map((r, i) => {
+    rows.forEach((r, j) => {
+      const i = runTasks[j].index;
       const res: SeatResult = {
         seat: opts.tasks[i].seat,
         action: opts.tasks[i].action,
@@ -385,8 +438,9 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
       if (r.status) res.status = r.status;
       if (r.error) res.error = r.error;
       if (r.replayed) res.replayed = true;
-      return res;
+      results[i] = res;
     });
+    return results as SeatResult[];
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }

@@ -4,6 +4,7 @@
 // sandbox's own logs.
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../common/assert.ts";
+import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import { ensureSandbox, sandboxSsh } from "./sandbox.ts";
 import { HubClient, HubSession } from "./hub.ts";
 import { newPassword, parseSeatRange, runSeatTasks, type SeatResult, type SeatTask } from "./seats.ts";
@@ -285,27 +286,21 @@ Deno.test({
         const cred = join(root, "cred.json");
         /** `wod seats ACTION --env local --workshop WKSHP-Shell101 --seats 3-4 ...extra` in `root`, output captured. */
         const seatsCli = async (action: string, ...extra: string[]) => {
-          const out = await new Deno.Command(Deno.execPath(), {
-            args: [
-              "run",
-              "-A",
-              join(REPO, "scripts/wod.ts"),
-              "seats",
-              action,
-              "--env",
-              "local",
-              "--workshop",
-              "WKSHP-Shell101",
-              "--seats",
-              "3-4",
-              ...extra,
-            ],
-            cwd: root,
-            stdout: "piped",
-            stderr: "piped",
-          }).output();
-          const stdout = new TextDecoder().decode(out.stdout);
-          const stderr = new TextDecoder().decode(out.stderr);
+          const out = await exec(Deno.execPath(), [
+            "run",
+            "-A",
+            join(REPO, "scripts/wod.ts"),
+            "seats",
+            action,
+            "--env",
+            "local",
+            "--workshop",
+            "WKSHP-Shell101",
+            "--seats",
+            "3-4",
+            ...extra,
+          ], { cwd: root, inherit: DENO_CHILD_INHERIT, allowFailure: true });
+          const { stdout, stderr } = out;
           captured.push(stdout, stderr);
           return { code: out.code, stdout, stderr };
         };

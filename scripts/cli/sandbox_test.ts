@@ -2,22 +2,18 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../common/assert.ts";
 import { ensureSandbox } from "../backend/sandbox.ts";
+import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 
 const WOD = new URL("../wod.ts", import.meta.url).pathname;
 const isRoot = Deno.uid() === 0;
 
 async function wod(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", WOD, ...args],
+  const out = await exec(Deno.execPath(), ["run", "-A", WOD, ...args], {
     env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+    inherit: DENO_CHILD_INHERIT,
+    allowFailure: true,
+  });
+  return { code: out.code, stdout: out.stdout, stderr: out.stderr };
 }
 
 Deno.test({

@@ -3,6 +3,8 @@
 // a test fails when the file is stale.
 import { WodError } from "../common/errors.ts";
 
+import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
+
 // deno-lint-ignore no-explicit-any
 type Schema = any;
 
@@ -95,7 +97,9 @@ export async function readSchemas(): Promise<Record<string, Schema>> {
 if (import.meta.main) {
   const text = generate(await readSchemas());
   await Deno.writeTextFile(TYPES_FILE, text);
-  const fmt = new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", TYPES_FILE.pathname] });
-  await fmt.output();
+  await exec(Deno.execPath(), ["fmt", "-q", TYPES_FILE.pathname], {
+    inherit: DENO_CHILD_INHERIT,
+    allowFailure: true,
+  });
   console.log(`Wrote ${TYPES_FILE.pathname}`);
 }

@@ -16,7 +16,7 @@ import { notebookJson, rangesOf } from "./lint.ts";
 import { type Config, findBackend, requireEnvironment } from "./load.ts";
 import { WodError } from "../common/errors.ts";
 import { DEFAULT_ENTRY } from "./lint.ts";
-import { offsetToPos, scanTemplate } from "./template.ts";
+import { checkTemplates, PLATFORM_VARS } from "./template.ts";
 
 /** Keys of the original wod.yml (docs/interop.md) and the workshop.yaml key each becomes. */
 const KEY_MAP: Record<string, string> = {
@@ -257,10 +257,13 @@ export async function importFolders(opts: ImportOptions): Promise<ImportResult> 
         p.errors++;
         continue;
       }
-      for (const tp of scanTemplate(t, true).problems) {
+      // The same check as `wod validate` (scripts/config/jinja_sandbox.py): the seat runner renders it.
+      const vars = [...PLATFORM_VARS, ...Object.keys(env.vars ?? {})];
+      for (const tp of await checkTemplates([{ path: join(d.dir, nb), vars }])) {
         diags.push({
           file: join(d.display, nb),
-          ...offsetToPos(t, tp.offset),
+          line: tp.line,
+          col: tp.col,
           message: tp.message,
           severity: "error",
         });

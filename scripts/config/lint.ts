@@ -3,7 +3,15 @@
 // one run (nothing stops at the first error).
 import { join } from "node:path";
 import type { Config, Diagnostic, EnvironmentEntry, Source, WorkshopEntry } from "./load.ts";
-import { offsetToPos, PLATFORM_VARS, scanTemplate } from "./template.ts";
+import {
+  checkTemplates,
+  contentFiles,
+  hasTemplateMarkers,
+  isTemplateText,
+  offsetToPos,
+  PLATFORM_VARS,
+  type TemplateCheck,
+} from "./template.ts";
 import { findJsonError } from "./json_pos.ts";
 
 export const DEFAULT_ENTRY = "0-ReadMeFirst.ipynb";
@@ -237,6 +245,7 @@ async function lintWorkshop(
   w: WorkshopEntry,
   knownVars: Set<string>,
   out: Diagnostic[],
+  templates: (TemplateCheck & { file: string })[],
 ): Promise<void> {
   const files = await listFiles(w.dir);
   const fileSet = new Set(files);
@@ -257,11 +266,19 @@ async function lintWorkshop(
       out.push(err(wsPos(w, ["hooks", hook]), `Hook "${hook}" file "${path}" not found in ${shown}`));
     }
   }
-  const vars = new Set([...knownVars, ...Object.keys(w.value.vars ?? {})]);
+  const vars = [...new Set([...knownVars, ...Object.keys(w.value.vars ?? {})])];
+  // Every file the backend renders (content text files, the same rule as the seat runner) is checked
+  // by the same Jinja2 program that renders it (jinja_sandbox.py, called once in lintConfig).
+  const rendered = new Set(await contentFiles(w.dir));
   for (const f of files) {
-    if (!f.endsWith(".ipynb") || f.startsWith("hooks/")) continue;
+    const isNotebook = f.endsWith(".ipynb") && !f.startsWith("hooks/");
+    if (!isNotebook && !rendered.has(f)) continue;
     const file = shown + f;
-    const text = await Deno.readTextFile(join(w.dir, f));
+    const data = await Deno.readFile(join(w.dir, f));
+    if (!isNotebook && !isTemplateText(data)) continue;
+    const text = new TextDecoder().decode(data);
+    if (rendered.has(f) && hasTemplateMarkers(text)) templates.push({ path: join(w.dir, f), vars, file });
+    if (!isNotebook) continue;
     const parsed = notebookJson(text);
     if (parsed.error) {
       out.push({ file, ...parsed.error, severity: "error" });
@@ -277,22 +294,6 @@ async function lintWorkshop(
         message:
           `Notebook is not a Jupyter notebook: expected an object with "cells" (array) and "nbformat" (number)`,
         severity: "error",
-      });
-    }
-    const scan = scanTemplate(text, true);
-    for (const p of scan.problems) {
-      out.push({ file, ...offsetToPos(text, p.offset), message: p.message, severity: "error" });
-    }
-    const reported = new Set<string>();
-    for (const v of scan.vars) {
-      if (vars.has(v.name) || v.name.startsWith("ansible_") || reported.has(v.name)) continue;
-      reported.add(v.name);
-      out.push({
-        file,
-        ...offsetToPos(text, v.offset),
-        message: `Template variable "${v.name}" is not defined by the platform, an environment's vars or ` +
-          `the workshop's vars: rendering this notebook would fail`,
-        severity: "warning",
       });
     }
   }
@@ -323,18 +324,42 @@ export async function lintConfig(cfg: Config): Promise<Diagnostic[]> {
       );
     } else lower.set(k, w);
   }
-  const knownVars = new Set(PLATFORM_VARS);
+  // A workshop renders with the vars of the environment that deploys it: it may use those that every
+  // environment holding a range for it sets (any environment's, when none does yet).
+  const allEnvVars = new Set<string>();
   for (const env of cfg.environments.values()) {
-    for (const k of Object.keys(env.value.vars ?? {})) knownVars.add(k);
+    for (const k of Object.keys(env.value.vars ?? {})) allEnvVars.add(k);
   }
+  const varsFor = new Map<string, Set<string>>();
+  for (const env of cfg.environments.values()) {
+    const keys = new Set(Object.keys(env.value.vars ?? {}));
+    for (const r of rangesOf(env)) {
+      const prev = varsFor.get(r.workshop);
+      varsFor.set(r.workshop, prev ? new Set([...prev].filter((k) => keys.has(k))) : keys);
+    }
+  }
+  const knownVarsOf = (id: string) => new Set([...PLATFORM_VARS, ...(varsFor.get(id) ?? allEnvVars)]);
   for (const env of cfg.environments.values()) {
     lintEnvironment(cfg, env, out);
     lintCapacity(cfg, env, out);
   }
   const ws = [...cfg.workshops.values()];
   const CONCURRENCY = 16;
+  const templates: (TemplateCheck & { file: string })[] = [];
   for (let i = 0; i < ws.length; i += CONCURRENCY) {
-    await Promise.all(ws.slice(i, i + CONCURRENCY).map((w) => lintWorkshop(w, knownVars, out)));
+    await Promise.all(
+      ws.slice(i, i + CONCURRENCY).map((w) => lintWorkshop(w, knownVarsOf(w.id), out, templates)),
+    );
+  }
+  const shownAs = new Map(templates.map((t) => [t.path, t.file]));
+  for (const p of await checkTemplates(templates.map(({ path, vars }) => ({ path, vars })))) {
+    out.push({
+      file: shownAs.get(p.path) ?? p.path,
+      line: p.line,
+      col: p.col,
+      message: p.message,
+      severity: "error",
+    });
   }
   return out;
 }

@@ -364,16 +364,67 @@ const cases: Case[] = [
     name: "notebook: JSON-escaped quote inside a tag",
     edits: [[NB_A, "MODEWS == 'CHLG'", `MODEWS == \\"CHLG\\"`]],
     expect: [
-      `${NB_A}:8:6: Template {% ... %} contains a backslash (a JSON-escaped quote or newline?): Jinja2 cannot parse it; use single quotes inside template tags`,
-      `${NB_A}:8:42: Unexpected {% endif %}: no open block to close`,
+      `${NB_A}:8:22: Template syntax error: unexpected char '\\\\' (a JSON-escaped quote or newline inside a tag? use single quotes inside template tags)`,
     ],
   },
   {
-    name: "notebook: unknown template variable is a warning",
+    name: "notebook: unknown template variable is an error (rendering would fail)",
     edits: [[NB_A, "{{ COLOR }}", "{{ COLOUR }}"]],
     expect: [
-      `${NB_A}:7:57: warning: Template variable "COLOUR" is not defined by the platform, an environment's vars or the workshop's vars: rendering this notebook would fail`,
+      `${NB_A}:7:57: ${unknownVar("COLOUR")}`,
     ],
+  },
+  {
+    name: "notebook: lookup('env') and lookup('pipe') are refused where they are",
+    edits: [[
+      NB_A,
+      "{{ COLOR }}",
+      "{{ lookup('env','WOD_FRONTEND_PASSWORD') }} {{ lookup('pipe','id -un') }}",
+    ]],
+    expect: [
+      `${NB_A}:7:57: ${refused('a call of "lookup"')}`,
+      `${NB_A}:7:101: ${refused('a call of "lookup"')}`,
+    ],
+  },
+  {
+    name: "notebook: query, a filter outside the platform's and attribute access are refused",
+    edits: [[
+      NB_A,
+      "{{ COLOR }}",
+      "{{ query('file','/etc/passwd') }}{{ STDID | pipe }}{{ BRANDING.__class__ }}{{ COLOR | attr('x') }}",
+    ]],
+    expect: [
+      `${NB_A}:7:57: ${refused('a call of "query"')}`,
+      `${NB_A}:7:98: Template filter "pipe" is not allowed (allowed: default, d, lower, upper, trim, string, int)`,
+      `${NB_A}:7:116: ${refused('attribute access ".__class__"')}`,
+      `${NB_A}:7:140: Template filter "attr" is not allowed (allowed: default, d, lower, upper, trim, string, int)`,
+    ],
+  },
+  {
+    name: "notebook: Jinja2 globals (cycler, namespace, range) are not variables; loops and set are refused",
+    edits: [[NB_A, "{{ COLOR }}", "{{ cycler }}{% for x in [1] %}{% endfor %}{% set y = 1 %}"]],
+    expect: [
+      `${NB_A}:7:57: ${unknownVar("cycler")}`,
+      `${NB_A}:7:69: ${refused("{% for %}")}`,
+      `${NB_A}:7:99: ${refused("{% set %}")}`,
+    ],
+  },
+  {
+    name: "notebook: a variable only another environment sets is refused where this one deploys it",
+    edits: [
+      [NB_A, "{{ COLOR }}", "{{ ONLY_OTHER }}"],
+      {
+        write: "environments/other.yaml",
+        text: "name: other\nbackends:\n  - name: o1\n    host: o1.example.org\n    students: [1, 5]\n" +
+          "vars:\n  ONLY_OTHER: x\n",
+      },
+    ],
+    expect: [`${NB_A}:7:57: ${unknownVar("ONLY_OTHER")}`],
+  },
+  {
+    name: "content: a text file that is not a notebook is checked as the backend renders it",
+    edits: [{ write: "workshops/WKSHP-Alpha/notes/run.sh", text: "echo {{ lookup('env','HOME') }}\n" }],
+    expect: [`workshops/WKSHP-Alpha/notes/run.sh:1:9: ${refused('a call of "lookup"')}`],
   },
   // ---- overlay
   {
@@ -459,6 +510,16 @@ const cases: Case[] = [
 Deno.test("the fixture repo itself is valid (the passing base of every case)", async () => {
   await withFixture(async (root) => assertEquals(await diagnose(root), []));
 });
+
+function unknownVar(name: string): string {
+  return `Template variable "${name}" is not a platform variable, nor in an environment's or the workshop's vars: ` +
+    "rendering this file would fail";
+}
+
+function refused(what: string): string {
+  return `Template uses ${what}: content may use only the platform's variables, if/elif/else, comparisons ` +
+    "and raw blocks (no lookups, calls, attributes, loops or imports)";
+}
 
 for (const c of cases) {
   Deno.test(`lint ${c.name}`, async () => {

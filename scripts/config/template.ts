@@ -1,232 +1,157 @@
-// A light Jinja2 scanner for workshop content: the backend renders every notebook with Ansible's
-// Jinja2, so an unclosed block, a stray `{#` (e.g. bash's `${#array}`) or a JSON-escaped quote inside a
-// tag fails there, at CREATE time, on a participant's seat. This finds those at PR time.
-// It checks structure (balanced tags and blocks) and collects the variables used; it is not a full
-// Jinja2 parser.
+// Workshop content is a Jinja2 template rendered per seat. The checker (`wod validate`) and the
+// renderer (the seat runner) are ONE program, scripts/config/jinja_sandbox.py: it parses with Jinja2's
+// own parser and renders in Jinja2's SandboxedEnvironment with only the platform's variables, so what
+// validate accepts is exactly what a seat gets. No lookup, call, attribute access or loop is allowed
+// (the controller that renders holds the environment's secrets), and the program runs with an empty
+// environment. This module is its TypeScript side: which files are templates, which variables exist,
+// and the two calls.
+import { join } from "node:path";
+import { WodError } from "../common/errors.ts";
+import { exec } from "../common/exec.ts";
 
-export interface TemplateProblem {
-  offset: number;
-  message: string;
-}
+export const JINJA_SANDBOX = new URL("./jinja_sandbox.py", import.meta.url).pathname;
+/** Debian's Python with python3-jinja2 (.ci/apt-packages.txt): the interpreter Ansible itself runs on. */
+export const PYTHON = "/usr/bin/python3";
 
-export interface TemplateVar {
-  name: string;
-  offset: number;
-}
-
-export interface TemplateScan {
-  problems: TemplateProblem[];
-  vars: TemplateVar[];
-}
-
-/** Platform variables every notebook may use (INTEROP.md) and Ansible/Jinja2 globals. */
-export const PLATFORM_VARS = new Set([
+/** Variables every seat gets from the platform (STDID, PASSSTU, MODEWS, ... : INTEROP's list). */
+export const SEAT_VARS = [
   "STDID",
   "PASSSTU",
+  "MODEWS",
+  "WKSHP",
+  "WORKSHOP",
   "HTTPPORT",
   "WODBEEXTFQDN",
+  "hostvars",
+  "inventory_hostname",
+];
+
+/** Branding variables: from the environment's `vars`, rendered empty when it does not set them. */
+export const BRANDING_VARS = [
   "BRANDING",
   "BRANDINGWOD",
   "BRANDINGLOGO",
   "BRANDINGURL",
   "SURVEYURL",
   "SURVEYCHALURL",
-  "MODEWS",
-  "WORKSHOP",
-  "hostvars",
-  "inventory_hostname",
-  "groups",
-  "lookup",
-  "query",
-  "range",
-  "dict",
-  "lipsum",
-  "cycler",
-  "joiner",
-  "namespace",
-  "loop",
-  "item",
-  "omit",
-]);
+];
 
-const BLOCKS: Record<string, string> = {
-  if: "endif",
-  for: "endfor",
-  macro: "endmacro",
-  call: "endcall",
-  filter: "endfilter",
-  block: "endblock",
-  with: "endwith",
-  autoescape: "endautoescape",
-};
-const ENDS: Record<string, string> = { ...BLOCKS, set: "endset" };
-const MIDDLE: Record<string, string[]> = { elif: ["if"], else: ["if", "for"] };
-const SINGLE = new Set(["set", "include", "import", "from", "extends", "do", "break", "continue"]);
-const KEYWORDS = new Set([
-  "and",
-  "or",
-  "not",
-  "in",
-  "is",
-  "if",
-  "else",
-  "true",
-  "false",
-  "none",
-  "True",
-  "False",
-  "None",
-  "recursive",
-]);
+/** Every variable content may use besides the environment's and the workshop's `vars`. */
+export const PLATFORM_VARS = new Set([...SEAT_VARS, ...BRANDING_VARS]);
 
-/** Identifiers used as variables in a Jinja2 expression (not attributes, filters, tests or strings). */
-function exprVars(expr: string, base: number, locals: Set<string>, out: TemplateVar[]): void {
-  const re = /'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_]*|\S/g;
-  let prev = "";
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(expr)) !== null) {
-    const tok = m[0];
-    if (/^[A-Za-z_]/.test(tok)) {
-      const next = expr.slice(re.lastIndex).trimStart();
-      const isKwarg = next.startsWith("=") && !next.startsWith("==");
-      if (
-        prev !== "." && prev !== "|" && prev !== "is" && !KEYWORDS.has(tok) && !locals.has(tok) && !isKwarg
-      ) {
-        out.push({ name: tok, offset: base + m.index });
-      }
-    }
-    prev = tok;
+/** Files larger than this are copied as they are, never rendered. */
+export const MAX_TEMPLATE_BYTES = 20_000_000;
+
+/** Whether content bytes are a template the backend renders: UTF-8 text without NUL, not too large. */
+export function isTemplateText(data: Uint8Array): boolean {
+  if (data.length >= MAX_TEMPLATE_BYTES || data.includes(0)) return false;
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(data);
+    return true;
+  } catch {
+    return false;
   }
 }
 
-/** Scan a Jinja2 template. `jsonText`: the file is JSON (a notebook), so a backslash in a tag is wrong. */
-export function scanTemplate(text: string, jsonText = false): TemplateScan {
-  const problems: TemplateProblem[] = [];
-  const vars: TemplateVar[] = [];
-  const stack: { name: string; offset: number }[] = [];
-  const locals = new Set<string>();
-  const open = /\{\{|\{%|\{#/g;
-  let m: RegExpExecArray | null;
-  while ((m = open.exec(text)) !== null) {
-    const start = m.index;
-    const kind = m[0];
-    const closer = kind === "{{" ? "}}" : kind === "{%" ? "%}" : "#}";
-    const end = text.indexOf(closer, start + 2);
-    if (end < 0) {
-      const what = kind === "{#" ? "comment" : kind === "{{" ? "expression" : "tag";
-      problems.push({
-        offset: start,
-        message: `Unterminated template ${what} "${kind}": expected "${closer}"` +
-          (kind === "{#" ? ` (to show a literal "{#", wrap it in {% raw %}...{% endraw %})` : ""),
-      });
-      break;
-    }
-    open.lastIndex = end + 2;
-    if (kind === "{#") continue;
-    let inner = text.slice(start + 2, end);
-    let innerBase = start + 2;
-    const lead = /^[-+]?/.exec(inner)![0].length;
-    inner = inner.slice(lead).replace(/[-+]$/, "");
-    innerBase += lead;
-    if (jsonText && inner.includes("\\")) {
-      problems.push({
-        offset: start,
-        message: `Template ${kind} ... ${closer} contains a backslash (a JSON-escaped quote or newline?): ` +
-          `Jinja2 cannot parse it; use single quotes inside template tags`,
-      });
-      continue;
-    }
-    if (kind === "{{") {
-      exprVars(inner, innerBase, locals, vars);
-      continue;
-    }
-    const tm = /^\s*([A-Za-z_]+)/.exec(inner);
-    if (!tm) {
-      problems.push({ offset: start, message: `Empty or invalid template tag "{%${inner}%}"` });
-      continue;
-    }
-    const tag = tm[1];
-    const rest = inner.slice(tm[0].length);
-    const restBase = innerBase + tm[0].length;
-    if (tag === "raw") {
-      const endRaw = /\{%[-+]?\s*endraw\s*[-+]?%\}/g;
-      endRaw.lastIndex = end + 2;
-      const em = endRaw.exec(text);
-      if (!em) {
-        problems.push({
-          offset: start,
-          message: `Template block "raw" opened here is never closed with {% endraw %}`,
-        });
-        break;
-      }
-      open.lastIndex = em.index + em[0].length;
-      continue;
-    }
-    if (SINGLE.has(tag)) {
-      if (tag === "set") {
-        const sm = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=?)([\s\S]*)$/.exec(rest);
-        if (sm) {
-          if (sm[2]) exprVars(sm[3], restBase + rest.indexOf(sm[3]), locals, vars);
-          else stack.push({ name: "set", offset: start });
-          locals.add(sm[1]);
-        }
-      }
-      continue;
-    }
-    if (tag in BLOCKS) {
-      stack.push({ name: tag, offset: start });
-      if (tag === "for") {
-        const fm = /^\s*([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s+in\s+([\s\S]*)$/.exec(
-          rest,
-        );
-        if (fm) {
-          for (const v of fm[1].split(",")) locals.add(v.trim());
-          exprVars(fm[2], restBase + rest.indexOf(fm[2]), locals, vars);
-        }
-      } else if (tag === "if") exprVars(rest, restBase, locals, vars);
-      else if (tag === "macro") {
-        const mm = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^)]*)\)/.exec(rest);
-        if (mm) {
-          locals.add(mm[1]);
-          for (const a of mm[2].split(",")) locals.add(a.split("=")[0].trim());
-        }
-      }
-      continue;
-    }
-    if (tag in MIDDLE) {
-      const top = stack[stack.length - 1];
-      if (!top || !MIDDLE[tag].includes(top.name)) {
-        problems.push({
-          offset: start,
-          message: `Unexpected {% ${tag} %}: no open ${MIDDLE[tag].join(" or ")} block`,
-        });
-      } else if (tag === "elif") exprVars(rest, restBase, locals, vars);
-      continue;
-    }
-    if (tag.startsWith("end")) {
-      const top = stack[stack.length - 1];
-      if (!top) {
-        problems.push({ offset: start, message: `Unexpected {% ${tag} %}: no open block to close` });
-      } else if (ENDS[top.name] !== tag) {
-        problems.push({
-          offset: start,
-          message: `{% ${tag} %} does not match the open "${top.name}" block: expected {% ${
-            ENDS[top.name]
-          } %}`,
-        });
-        stack.pop();
-      } else stack.pop();
-      continue;
-    }
-    problems.push({ offset: start, message: `Unknown template tag "${tag}"` });
+/** Whether rendering can change the text at all (no `{{`, `{%` or `{#`: it renders to itself). */
+export function hasTemplateMarkers(text: string): boolean {
+  return /\{[{%#]/.test(text);
+}
+
+/** Content files of a workshop folder (relative, sorted): no dot files, no top-level hooks/ nor workshop.yaml. */
+export async function contentFiles(dir: string, rel = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(join(dir, rel))) {
+    const p = rel ? `${rel}/${e.name}` : e.name;
+    if (e.name.startsWith(".")) continue;
+    if (!rel && (e.name === "hooks" || e.name === "workshop.yaml")) continue;
+    if (e.isDirectory) out.push(...await contentFiles(dir, p));
+    else if (e.isFile) out.push(p);
   }
-  for (const b of stack) {
-    problems.push({
-      offset: b.offset,
-      message: `Template block "${b.name}" opened here is never closed with {% ${ENDS[b.name]} %}`,
-    });
+  return out.sort();
+}
+
+export interface TemplateCheck {
+  /** Absolute path of the file. */
+  path: string;
+  /** Variables it may use. */
+  vars: string[];
+}
+
+export interface TemplateProblem {
+  path: string;
+  line: number;
+  col: number;
+  message: string;
+}
+
+async function runSandbox(mode: "check" | "render", spec: unknown): Promise<ReturnType<typeof exec>> {
+  // An empty environment: nothing of the controller's (secrets included) is there to be read.
+  return await exec(PYTHON, ["-I", "-X", "utf8", JINJA_SANDBOX, mode], {
+    bare: true,
+    stdin: JSON.stringify(spec),
+    allowFailure: true,
+    timeoutMs: 600_000,
+  });
+}
+
+function parseReply(
+  mode: string,
+  r: { code: number; stdout: string; stderr: string },
+): Record<string, unknown> {
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    throw new WodError(
+      `The template ${mode} (${PYTHON} ${JINJA_SANDBOX}) failed with exit code ${r.code}: ` +
+        `${r.stderr.trim().split("\n").slice(-3).join(" / ") || "no output"}; is python3-jinja2 installed?`,
+    );
   }
-  return { problems, vars };
+}
+
+/** Check templates with Jinja2's parser and the whitelist: every problem with its line and column. */
+export async function checkTemplates(files: TemplateCheck[]): Promise<TemplateProblem[]> {
+  if (files.length === 0) return [];
+  // Parsing dominates on large repos: one process per core beyond a few hundred files.
+  const parts = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4, Math.floor(files.length / 200)));
+  const size = Math.ceil(files.length / parts);
+  const chunks = Array.from({ length: parts }, (_, i) => files.slice(i * size, (i + 1) * size));
+  const replies = await Promise.all(
+    chunks.map(async (c) => parseReply("check", await runSandbox("check", { files: c }))),
+  );
+  return replies.flatMap((r) => r.problems as TemplateProblem[]);
+}
+
+export interface RenderSpec {
+  /** KEY -> the template file and whether it ends with a newline. */
+  templates: Record<string, { path: string; nl: boolean }>;
+  /** Per seat: which templates (as which content path) and the variables. */
+  seats: { seat: number; templates: { key: string; rel: string }[]; vars: Record<string, unknown> }[];
+  /** Bundle file written (0600): one line per rendered file, JSON header, tab, base64 content. */
+  output: string;
+}
+
+export interface RenderProblem extends TemplateProblem {
+  /** The template key of the spec. */
+  key: string;
+  /** Set when only this seat failed (a render-time error); otherwise every seat using `key`. */
+  seat?: number;
+}
+
+/**
+ * Render every seat's templates into the bundle. Seats using a template the check refuses, or whose
+ * rendering fails, get nothing in the bundle and come back in `problems` (file:line:col).
+ */
+export async function renderBundle(spec: RenderSpec): Promise<{ files: number; problems: RenderProblem[] }> {
+  const r = await runSandbox("render", spec);
+  const reply = parseReply("render", r);
+  if (r.code !== 0 || typeof reply.files !== "number") {
+    throw new WodError(
+      `The template renderer (${PYTHON} ${JINJA_SANDBOX}) failed with exit code ${r.code}: ` +
+        `${r.stderr.trim().split("\n").slice(-3).join(" / ") || "no output"}`,
+    );
+  }
+  return { files: reply.files, problems: (reply.problems ?? []) as RenderProblem[] };
 }
 
 /** 1-based line and column of a character offset. */

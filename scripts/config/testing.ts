@@ -1,6 +1,7 @@
 // Test helpers for config fixtures: a temp copy of a fixture repo, exact edits, and running the real CLI.
 import { cpSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
 export const TESTDATA = new URL("./testdata/", import.meta.url).pathname;
@@ -40,24 +41,21 @@ export async function runWod(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      join(REPO_ROOT, "deno.json"),
-      join(REPO_ROOT, "scripts/wod.ts"),
-      ...args,
-    ],
+  const cli = [
+    "run",
+    "-A",
+    "--quiet",
+    "--config",
+    join(REPO_ROOT, "deno.json"),
+    join(REPO_ROOT, "scripts/wod.ts"),
+  ];
+  const out = await exec(Deno.execPath(), [...cli, ...args], {
     cwd: root,
     env: { WOD_ROOT: root, NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    inherit: DENO_CHILD_INHERIT,
+    allowFailure: true,
+  });
+  return { code: out.code, stdout: out.stdout, stderr: out.stderr };
 }
 
 /** Run a test body with a temp copy of a fixture, removed afterwards even on failure. */

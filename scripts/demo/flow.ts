@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { stringify } from "yaml";
 import { WodError } from "../common/errors.ts";
-import { exec } from "../common/exec.ts";
+import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import { newIdentity } from "../state/seal.ts";
 import { openStore } from "../state/store.ts";
 import { sendOriginalOrder } from "./order.ts";
@@ -114,6 +114,7 @@ export async function wodCli(st: DemoState, args: string[]) {
       NO_COLOR: "1",
       ...(st.api ? { WOD_FRONTEND_USER: st.api.user, WOD_FRONTEND_PASSWORD: st.api.password } : {}),
     },
+    inherit: DENO_CHILD_INHERIT,
     allowFailure: true,
   });
 }
@@ -237,13 +238,11 @@ export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
     if (missing.length) {
       // A fresh machine: install the Debian packages and npm modules (.ci/setup is idempotent).
       log(`      missing ${missing.join(", ")}: running .ci/setup`);
-      const { code } = await new Deno.Command("bash", {
-        args: [join(REPO, ".ci", "setup")],
+      const { code } = await exec("bash", [join(REPO, ".ci", "setup")], {
         cwd: REPO,
-        stdin: "null",
-        stdout: "inherit",
-        stderr: "inherit",
-      }).output();
+        output: "inherit",
+        allowFailure: true,
+      });
       missing = await missingTools();
       if (code !== 0 || missing.length) {
         throw new WodError(

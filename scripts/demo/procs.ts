@@ -1,6 +1,7 @@
 // Background processes of the demo (maildev, the listener): started detached (own session, output to a
 // log file) so they outlive `deno task demo`, recorded by PID and start time, stopped by that PID only.
 import { WodError } from "../common/errors.ts";
+import { DENO_CHILD_INHERIT, spawn } from "../common/exec.ts";
 
 export { freePort } from "../common/net.ts";
 
@@ -35,14 +36,13 @@ export function spawnDetached(
   argv: string[],
   opts: { log: string; cwd?: string; env?: Record<string, string> },
 ): ProcRecord {
-  const child = new Deno.Command("setsid", {
-    args: ["sh", "-c", 'exec "$@" >>"$WOD_DEMO_LOG" 2>&1 </dev/null', "sh", ...argv],
+  const child = spawn("setsid", ["sh", "-c", 'exec "$@" >>"$WOD_DEMO_LOG" 2>&1 </dev/null', "sh", ...argv], {
     cwd: opts.cwd,
     env: { ...opts.env, WOD_DEMO_LOG: opts.log },
-    stdin: "null",
+    inherit: DENO_CHILD_INHERIT,
     stdout: "null",
     stderr: "null",
-  }).spawn();
+  });
   child.unref();
   // The child reaps itself through Deno when it exits while we still run; nothing to await here.
   child.status.catch(() => {});

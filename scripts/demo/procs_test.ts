@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "../common/assert.ts";
 import { freePort, processStart, running, spawnDetached, stopProcess } from "./procs.ts";
+import { spawn } from "../common/exec.ts";
 
 Deno.test("spawnDetached: own session, output in the log, stopProcess ends exactly that PID", async () => {
   const dir = await Deno.makeTempDir({ prefix: "wod-demo-procs-" });
@@ -27,7 +28,7 @@ Deno.test("spawnDetached: own session, output in the log, stopProcess ends exact
 });
 
 Deno.test("stopProcess leaves a process alone whose PID was reused (start time differs)", async () => {
-  const child = new Deno.Command("sleep", { args: ["30"], stdout: "null", stderr: "null" }).spawn();
+  const child = spawn("sleep", ["30"], { stdout: "null", stderr: "null" });
   try {
     const start = processStart(child.pid)!;
     const wrong = { name: "other", pid: child.pid, start: String(Number(start) + 1), log: "/dev/null" };

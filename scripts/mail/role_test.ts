@@ -3,7 +3,7 @@
 // actually start a working listener: an original-format order sent to it lands in the git state store.
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../common/assert.ts";
-import { exec } from "../common/exec.ts";
+import { exec, spawn } from "../common/exec.ts";
 import { openStore } from "../state/store.ts";
 import { fireAndClose, makeRoot, originalBytes, TEST_HMAC_ENV, waitFor } from "./testing.ts";
 
@@ -77,15 +77,8 @@ Deno.test("the wod_listener role installs a unit that runs a working listener", 
     const info = JSON.parse((await exec(Deno.execPath(), ["info", "--json"])).stdout);
     svcEnv.DENO_DIR = Deno.env.get("DENO_DIR") ?? info.denoDir;
     const [cmd, ...args] = val("ExecStart")[0].split(" ");
-    proc = new Deno.Command(cmd, {
-      args,
-      env: svcEnv,
-      clearEnv: true,
-      cwd: val("WorkingDirectory")[0],
-      stdout: "piped",
-      stderr: "inherit",
-    })
-      .spawn();
+    // Exactly the unit's environment, as systemd would give it.
+    proc = spawn(cmd, args, { env: svcEnv, bare: true, cwd: val("WorkingDirectory")[0], stderr: "inherit" });
     const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let out = "";
     const port = await waitFor(

@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { type Config, loadConfig } from "../config/load.ts";
-import { exec } from "../common/exec.ts";
+import { DENO_CHILD_INHERIT, exec, spawn } from "../common/exec.ts";
 import { type Listener, startListener } from "./listener.ts";
 import { DirSink, type OrderSink } from "./sink.ts";
 import type { SmtpLimits } from "./smtp.ts";
@@ -334,6 +334,7 @@ export async function spawnListen(
   const stderr = opts.stderr ?? "piped";
   const timeoutMs = opts.timeoutMs ?? 60_000;
   const argv = ["run", "-A", WOD, "listen", "--env", "t", "--listen", "127.0.0.1:0", ...flags];
+  // With `nofile`, the listener runs under `ulimit -n` (bash gets the limit as an argument, not as text).
   const [cmd, args] = opts.nofile === undefined ? [Deno.execPath(), argv] : ["bash", [
     "-c",
     'ulimit -n "$1" && shift && exec "$@"',
@@ -342,12 +343,11 @@ export async function spawnListen(
     Deno.execPath(),
     ...argv,
   ]];
-  const proc = new Deno.Command(cmd, {
-    args,
+  const proc = spawn(cmd, args, {
     env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY },
-    stdout: "piped",
+    inherit: DENO_CHILD_INHERIT,
     stderr,
-  }).spawn();
+  });
   const lines: string[] = [];
   const ready = Promise.withResolvers<{ port: number; healthPort?: number }>();
   const portOf = (addr: unknown) => Number(String(addr).split(":").pop());

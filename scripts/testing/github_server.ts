@@ -11,6 +11,7 @@ import { Ajv2020 } from "ajv/dist/2020";
 import type { ValidateFunction } from "ajv/dist/2020";
 import addFormatsImport from "ajv-formats";
 import { serveLoopback } from "./serve.ts";
+import { exec } from "../common/exec.ts";
 
 const addFormats = addFormatsImport as unknown as (ajv: InstanceType<typeof Ajv2020>) => void;
 
@@ -770,23 +771,26 @@ export class GithubServer {
   private async branchSha(r: Repo, branch: string): Promise<string | undefined> {
     const mem = r.refs.get(`heads/${branch}`);
     if (mem || !r.gitDir) return mem;
-    const out = await new Deno.Command("git", {
-      args: ["-C", r.gitDir, "rev-parse", "--verify", "--quiet", `refs/heads/${branch}^{commit}`],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+    const out = await exec("git", [
+      "-C",
+      r.gitDir,
+      "rev-parse",
+      "--verify",
+      "--quiet",
+      `refs/heads/${branch}^{commit}`,
+    ], {
+      allowFailure: true,
+    });
+    return out.code === 0 ? out.stdout.trim() : undefined;
   }
 
   /** Whether commit `sha` is already in `base`'s history (no commits to merge). */
   private async contains(r: Repo, base: string, sha: string): Promise<boolean> {
     if (r.objects.has(base) || r.objects.has(sha) || !r.gitDir) return this.isAncestor(r, sha, base);
-    const out = await new Deno.Command("git", {
-      args: ["-C", r.gitDir, "merge-base", "--is-ancestor", sha, base],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
+    const out = await exec("git", ["-C", r.gitDir, "merge-base", "--is-ancestor", sha, base], {
+      allowFailure: true,
+    });
+    return out.code === 0;
   }
 
   private async pullJson(r: Repo, pr: PullRequest): Promise<Json> {

@@ -3,7 +3,7 @@
 // (the state area's share of the shared sandbox), recorded state on a local bare remote.
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { exec } from "../common/exec.ts";
+import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import type { Environment, Order } from "../config/types.gen.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -90,6 +90,7 @@ export function orderArgs(
 export async function wod(root: string, args: string[], env: Record<string, string> = {}) {
   return await exec(Deno.execPath(), ["run", "-A", join(REPO, "scripts", "wod.ts"), ...args], {
     env: { WOD_ROOT: root, NO_COLOR: "1", ...env },
+    inherit: DENO_CHILD_INHERIT,
     allowFailure: true,
   });
 }

@@ -8,6 +8,7 @@
 import { parse as parseYamlText } from "yaml";
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
+import { childEnv, DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import {
   evaluateCondition,
   evaluateTemplate,
@@ -170,10 +171,9 @@ function topoOrder(jobs: Obj): string[] {
   return order;
 }
 
+/** What a step gets from this machine: PATH, HOME, locale and the sandbox's location, no secret of ours. */
 function baseEnv(): Record<string, string> {
-  const env = Deno.env.toObject();
-  for (const k of Object.keys(env)) if (k.startsWith("GITHUB_") || k === "WOD_ROOT") delete env[k];
-  return env;
+  return childEnv({ inherit: DENO_CHILD_INHERIT });
 }
 
 async function readText(path: string): Promise<string> {
@@ -692,29 +692,14 @@ async function spawnStep(
   env: Record<string, string>,
   timeoutMin: number,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
+  const out = await exec(argv[0], argv.slice(1), {
     cwd,
     env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = timeoutMin > 0
-    ? setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-    }, timeoutMin * 60_000)
-    : undefined;
-  const out = await child.output();
-  if (timer !== undefined) clearTimeout(timer);
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+    bare: true,
+    allowFailure: true,
+    timeoutMs: timeoutMin > 0 ? timeoutMin * 60_000 : undefined,
+  });
+  return { code: out.code, stdout: out.stdout, stderr: out.stderr };
 }
 
 /**

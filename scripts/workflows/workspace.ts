@@ -12,8 +12,7 @@ const GIT_ENV = {
 };
 
 export async function git(cwd: string, args: string[]): Promise<string> {
-  const env = { ...Deno.env.toObject(), ...GIT_ENV };
-  return (await exec("git", args, { cwd, env })).stdout.trim();
+  return (await exec("git", args, { cwd, env: GIT_ENV })).stdout.trim();
 }
 
 /** Copy `root`'s working tree into `dest` (created) and commit it; returns the commit sha. */

@@ -1,0 +1,90 @@
+// Fixtures for test-workshop's tests and bench: a temp repo copy with the example workshops, and a
+// workshop whose notebook has a broken cell, a hanging cell and a checked output that changed.
+import { cpSync } from "node:fs";
+import { join } from "node:path";
+import { REPO_ROOT } from "../config/testing.ts";
+
+export function code(source: string, tags: string[] = [], outputs: unknown[] = []) {
+  return {
+    cell_type: "code",
+    execution_count: null,
+    metadata: tags.length ? { tags } : {},
+    outputs,
+    source: source.split(/(?<=\n)/),
+  };
+}
+
+export function markdown(source: string) {
+  return { cell_type: "markdown", metadata: {}, source: source.split(/(?<=\n)/) };
+}
+
+export function notebook(cells: unknown[], kernel = { name: "python3", display_name: "Python 3" }): string {
+  return JSON.stringify(
+    {
+      cells,
+      metadata: { kernelspec: { ...kernel, language: "python" }, language_info: { name: "python" } },
+      nbformat: 4,
+      nbformat_minor: 5,
+    },
+    null,
+    1,
+  ) + "\n";
+}
+
+/** A temp copy of the repository's workshops and environments (no state, no .git). */
+export async function repoCopy(): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "wod-content-" });
+  for (const d of ["workshops", "environments"]) {
+    cpSync(join(REPO_ROOT, d), join(root, d), { recursive: true });
+  }
+  return root;
+}
+
+/**
+ * WKSHP-Broken101 in seats 31-33 of `root`'s local environment: 1-Cells.ipynb has (cell numbers are
+ * positions in the notebook) cell 2 passing, cell 3 raising a NameError on its line 2, cell 4 hanging
+ * (time.sleep, timeout 3 s), cell 5 printing output that differs from the stored one, cell 6 tagged
+ * wod:skip, cell 7 tagged wod:raises, cell 8 a checked output that still matches after normalisation.
+ */
+export async function addBrokenWorkshop(root: string): Promise<void> {
+  const dir = join(root, "workshops/WKSHP-Broken101");
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(
+    join(dir, "workshop.yaml"),
+    "id: WKSHP-Broken101\ntitle: Broken cells\nduration: 1\ncapacity: 3\ntest:\n  cell_timeout: 30\n  timeout: 300\n",
+  );
+  await Deno.writeTextFile(
+    join(dir, "0-ReadMeFirst.ipynb"),
+    notebook([markdown("# Read me first\n"), code("x = 40 + 2\nprint(x)")]),
+  );
+  await Deno.writeTextFile(
+    join(dir, "1-Cells.ipynb"),
+    notebook([
+      markdown("# Cells\n"),
+      code("total = 1\nprint(total)"),
+      code("a = 1\nb = undefined_name + a\nprint(b)"),
+      code("import time\nfor i in range(100):\n    time.sleep(1)", ["wod:timeout=3"]),
+      code("print('count:', 3)", ["wod:check-output"], [{
+        output_type: "stream",
+        name: "stdout",
+        text: ["count: 2\n"],
+      }]),
+      code("import urllib.request\nurllib.request.urlopen('https://example.org')", ["wod:skip"]),
+      code("1 / 0", ["wod:raises"]),
+      code(
+        "import getpass, datetime\nprint(getpass.getuser(), datetime.datetime.now().isoformat())",
+        ["wod:check-output"],
+        [{ output_type: "stream", name: "stdout", text: ["student7 2024-01-02T03:04:05.123456\n"] }],
+      ),
+    ]),
+  );
+  const envFile = join(root, "environments/local.yaml");
+  const text = await Deno.readTextFile(envFile);
+  await Deno.writeTextFile(
+    envFile,
+    text.replace(
+      "      WKSHP-REST101: [21, 30]\n",
+      "      WKSHP-REST101: [21, 30]\n      WKSHP-Broken101: [31, 33]\n",
+    ),
+  );
+}

@@ -125,16 +125,20 @@ export function testSettings(w: WorkshopEntry): { cellTimeoutS: number; timeoutS
  * has one, whose recorded state is free (or absent) and whose hub user has no running server. A seat a
  * participant holds is never chosen.
  */
-async function planSeats(opts: TestOptions, cfg: Config, runs: { w: WorkshopEntry; mode: Mode }[]) {
-  const env = cfg.environments.get(opts.env)!;
+/** "backend/seat" of every seat the recorded state shows as not free. */
+async function heldSeats(opts: TestOptions, cfg: Config): Promise<Set<string>> {
   const store = await openStore(opts.root, opts.env, { privateDir: opts.privateDir, config: cfg });
-  let recorded;
   try {
-    recorded = await store.readSeats();
+    const recorded = await store.readSeats();
+    return new Set(recorded.filter((s) => s.status !== "free").map((s) => `${s.backend}/${s.seat}`));
   } finally {
     await store.close();
   }
-  const busy = new Set(recorded.filter((s) => s.status !== "free").map((s) => `${s.backend}/${s.seat}`));
+}
+
+async function planSeats(opts: TestOptions, cfg: Config, runs: { w: WorkshopEntry; mode: Mode }[]) {
+  const env = cfg.environments.get(opts.env)!;
+  const busy = await heldSeats(opts, cfg);
   const hubs = new Map<string, HubClient>();
   const planned: Planned[] = [];
   for (const { w, mode } of runs) {
@@ -156,14 +160,13 @@ async function planSeats(opts: TestOptions, cfg: Config, runs: { w: WorkshopEntr
       hubs.set(b.name, await HubClient.fromTokenFile(conn.hubUrl, tokenFile));
     }
     const [lo, hi] = b.ranges![w.id] as [number, number];
-    let seat: number | undefined;
-    for (let s = hi; s >= lo && seat === undefined; s--) {
-      const key = `${b.name}/${s}`;
-      if (busy.has(key)) continue;
-      if (await hubs.get(b.name)!.serverRunning(`student${s}`)) continue;
-      busy.add(key);
-      seat = s;
-    }
+    const hub = hubs.get(b.name)!;
+    const seat = await pickTestSeat(
+      [lo, hi],
+      (s) => busy.has(`${b.name}/${s}`),
+      (s) => hub.serverRunning(`student${s}`),
+    );
+    if (seat !== undefined) busy.add(`${b.name}/${seat}`);
     if (seat === undefined) {
       throw new WodError(
         `No free seat in range [${lo}, ${hi}] of ${w.id} on backend "${b.name}" (environment "${opts.env}") ` +
@@ -173,6 +176,23 @@ async function planSeats(opts: TestOptions, cfg: Config, runs: { w: WorkshopEntr
     planned.push({ w, mode, backend: b.name, seat });
   }
   return { planned, hubs };
+}
+
+/**
+ * The test seat of a range: the highest seat that is not recorded as held (`recorded`) and whose hub
+ * user has no running server (`running`); participants are allocated from the bottom of a range.
+ */
+export async function pickTestSeat(
+  [lo, hi]: [number, number],
+  recorded: (seat: number) => boolean,
+  running: (seat: number) => Promise<boolean>,
+): Promise<number | undefined> {
+  for (let s = hi; s >= lo; s--) {
+    if (recorded(s)) continue;
+    if (await running(s)) continue;
+    return s;
+  }
+  return undefined;
 }
 
 const counts0 = () => ({ run: 0, passed: 0, failed: 0, skipped: 0, notRun: 0 });
@@ -238,13 +258,19 @@ export async function testWorkshops(opts: TestOptions): Promise<WorkshopResult[]
     } finally {
       log(`test-workshop: backend ${backend}: cleaning up seats ${list.map((p) => p.seat).join(", ")}`);
       let cleaned: SeatResult[] = [];
+      // A seat recorded as held since the plan went to a participant meanwhile: never clean it up.
+      const nowHeld = await heldSeats(opts, cfg).catch(() => new Set<string>());
+      const taken = list.filter((p) => nowHeld.has(`${backend}/${p.seat}`));
+      for (const p of taken) {
+        log(`test-workshop: seat ${p.seat} of backend ${backend} is now recorded as held: left as it is`);
+      }
       try {
         cleaned = await runSeatTasks({
           root: opts.root,
           privateDir: opts.privateDir,
           env: opts.env,
           backend,
-          tasks: list.map((p): SeatTask => ({
+          tasks: list.filter((p) => !taken.includes(p)).map((p): SeatTask => ({
             action: "CLEANUP",
             workshop: p.w.id,
             seat: p.seat,
@@ -255,9 +281,10 @@ export async function testWorkshops(opts: TestOptions): Promise<WorkshopResult[]
       } catch (err) {
         log(`test-workshop: CLEANUP on backend ${backend} failed: ${(err as Error).message}`);
       }
-      for (const [i, p] of list.entries()) {
+      for (const p of list) {
         const res = results.find((r) => r.backend === backend && r.seat === p.seat);
-        const ok = cleaned[i]?.ok === true;
+        const done = cleaned.find((c) => c.seat === p.seat);
+        const ok = done?.ok === true || taken.includes(p);
         if (res) {
           res.cleanedUp = ok;
           if (!ok) {
@@ -266,7 +293,7 @@ export async function testWorkshops(opts: TestOptions): Promise<WorkshopResult[]
               file: `workshops/${p.w.id}`,
               name: "CleanupFailed",
               message: `CLEANUP of seat ${p.seat} on backend ${backend} failed: ${
-                cleaned[i]?.error ?? "no result"
+                done?.error ?? "no result"
               }; run \`wod seats cleanup --env ${opts.env} --workshop ${p.w.id} --seats ${p.seat}\``,
             });
           }
@@ -309,6 +336,7 @@ async function runSeat(
   createSeconds: number,
 ): Promise<WorkshopResult> {
   const started = performance.now();
+  const log = opts.log ?? (() => {});
   const user = `student${p.seat}`;
   const res: WorkshopResult = {
     workshop: p.w.id,
@@ -367,6 +395,7 @@ async function runSeat(
       const nb = (await server.contents(`${dir}/${path}`)).content as Notebook;
       const kernel = nb.metadata?.kernelspec?.name ?? specs.default;
       const nr: NotebookResult = { path, kernel, cells: [] };
+      log(`test-workshop: ${p.w.id} (${p.mode}) seat ${p.seat}: running ${path} (kernel ${kernel})`);
       res.notebooks.push(nr);
       const code = nb.cells.map((c, i) => ({ c, i: i + 1 })).filter(({ c }) => c.cell_type === "code");
       const notRun = (from: number) => {

@@ -31,27 +31,66 @@ export function notebook(cells: unknown[], kernel = { name: "python3", display_n
   ) + "\n";
 }
 
-/** A temp copy of the repository's workshops and environments (no state, no .git). */
+/**
+ * Seats of the shared sandbox used by test-workshop's tests and bench: 100-119 (the backend area has
+ * 1-39, state 40-59, workflows 60-69, e2e and demo 70-79).
+ */
+export const CONTENT_RANGES: Record<string, [number, number]> = {
+  "WKSHP-Shell101": [100, 102],
+  "WKSHP-PyBasics101": [103, 105],
+  "WKSHP-REST101": [106, 108],
+  "WKSHP-Broken101": [109, 111],
+  "WKSHP-API101": [112, 114],
+  "WKSHP-Python101": [115, 117],
+};
+
+/** Replace the ranges of the local environment's backend in `root` (capacities follow the ranges). */
+export async function setLocalRanges(root: string, ranges: Record<string, [number, number]>): Promise<void> {
+  const envFile = join(root, "environments/local.yaml");
+  const text = await Deno.readTextFile(envFile);
+  const block = /    ranges:\n(?:      .*\n)+/;
+  if (!block.test(text)) throw new Error(`No ranges block in ${envFile}`);
+  const lines = Object.entries(ranges).map(([id, [a, b]]) => `      ${id}: [${a}, ${b}]\n`).join("");
+  await Deno.writeTextFile(envFile, text.replace(block, `    ranges:\n${lines}`));
+  for (const [id, [a, b]] of Object.entries(ranges)) {
+    const f = join(root, "workshops", id, "workshop.yaml");
+    let w: string;
+    try {
+      w = await Deno.readTextFile(f);
+    } catch {
+      continue;
+    }
+    await Deno.writeTextFile(f, w.replace(/^capacity: \d+$/m, `capacity: ${b - a + 1}`));
+  }
+}
+
+/** A temp copy of the repository's workshops and environments (no state, no .git), seats 100-119. */
 export async function repoCopy(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "wod-content-" });
   for (const d of ["workshops", "environments"]) {
     cpSync(join(REPO_ROOT, d), join(root, d), { recursive: true });
   }
+  await setLocalRanges(root, {
+    "WKSHP-Shell101": CONTENT_RANGES["WKSHP-Shell101"],
+    "WKSHP-PyBasics101": CONTENT_RANGES["WKSHP-PyBasics101"],
+    "WKSHP-REST101": CONTENT_RANGES["WKSHP-REST101"],
+  });
   return root;
 }
 
 /**
- * WKSHP-Broken101 in seats 31-33 of `root`'s local environment: 1-Cells.ipynb has (cell numbers are
+ * WKSHP-Broken101 (seats 109-111 of `root`'s local environment): 1-Cells.ipynb has (cell numbers are
  * positions in the notebook) cell 2 passing, cell 3 raising a NameError on its line 2, cell 4 hanging
  * (time.sleep, timeout 3 s), cell 5 printing output that differs from the stored one, cell 6 tagged
- * wod:skip, cell 7 tagged wod:raises, cell 8 a checked output that still matches after normalisation.
+ * wod:skip, cell 7 tagged wod:raises, cell 8 a checked output that still matches after normalisation;
+ * 2-Bash.ipynb names the kernel "bash", which the sandbox does not have.
  */
-export async function addBrokenWorkshop(root: string): Promise<void> {
+export async function addBrokenWorkshop(root: string, hangTimeoutS = 3): Promise<void> {
   const dir = join(root, "workshops/WKSHP-Broken101");
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(
     join(dir, "workshop.yaml"),
-    "id: WKSHP-Broken101\ntitle: Broken cells\nduration: 1\ncapacity: 3\ntest:\n  cell_timeout: 30\n  timeout: 300\n",
+    "id: WKSHP-Broken101\ntitle: Broken cells\nduration: 2\ncapacity: 3\ntest:\n  cell_timeout: 30\n  timeout: 300\n",
   );
   await Deno.writeTextFile(
     join(dir, "0-ReadMeFirst.ipynb"),
@@ -63,7 +102,7 @@ export async function addBrokenWorkshop(root: string): Promise<void> {
       markdown("# Cells\n"),
       code("total = 1\nprint(total)"),
       code("a = 1\nb = undefined_name + a\nprint(b)"),
-      code("import time\nfor i in range(100):\n    time.sleep(1)", ["wod:timeout=3"]),
+      code("import time\nfor i in range(1000):\n    time.sleep(1)", [`wod:timeout=${hangTimeoutS}`]),
       code("print('count:', 3)", ["wod:check-output"], [{
         output_type: "stream",
         name: "stdout",
@@ -78,13 +117,15 @@ export async function addBrokenWorkshop(root: string): Promise<void> {
       ),
     ]),
   );
+  await Deno.writeTextFile(
+    join(dir, "2-Bash.ipynb"),
+    notebook([code("echo hello")], { name: "bash", display_name: "Bash" }),
+  );
   const envFile = join(root, "environments/local.yaml");
   const text = await Deno.readTextFile(envFile);
+  const [a, b] = CONTENT_RANGES["WKSHP-Broken101"];
   await Deno.writeTextFile(
     envFile,
-    text.replace(
-      "      WKSHP-REST101: [21, 30]\n",
-      "      WKSHP-REST101: [21, 30]\n      WKSHP-Broken101: [31, 33]\n",
-    ),
+    text.replace("    ranges:\n", `    ranges:\n      WKSHP-Broken101: [${a}, ${b}]\n`),
   );
 }

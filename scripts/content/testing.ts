@@ -48,7 +48,7 @@ export const CONTENT_RANGES: Record<string, [number, number]> = {
 export async function setLocalRanges(root: string, ranges: Record<string, [number, number]>): Promise<void> {
   const envFile = join(root, "environments/local.yaml");
   const text = await Deno.readTextFile(envFile);
-  const block = /    ranges:\n(?:      .*\n)+/;
+  const block = / {4}ranges:\n(?: {6}.*\n)+/;
   if (!block.test(text)) throw new Error(`No ranges block in ${envFile}`);
   const lines = Object.entries(ranges).map(([id, [a, b]]) => `      ${id}: [${a}, ${b}]\n`).join("");
   await Deno.writeTextFile(envFile, text.replace(block, `    ranges:\n${lines}`));

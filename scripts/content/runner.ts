@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
 import { type Config, loadConfig, type WorkshopEntry } from "../config/load.ts";
+import { offsetToPos, PLATFORM_VARS, scanTemplate } from "../config/template.ts";
 import { connectionFor, runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
 import { HubClient, HubSession } from "../backend/hub.ts";
 import { openStore } from "../state/store.ts";
@@ -218,8 +219,11 @@ export async function testWorkshops(opts: TestOptions): Promise<WorkshopResult[]
   }
   const { planned, hubs } = await planSeats(opts, cfg, runs);
   const results: WorkshopResult[] = [];
-  const byBackend = Map.groupBy(planned, (p) => p.backend);
-  for (const [backend, list] of byBackend) {
+  // One CREATE and one CLEANUP per workshop (both modes together): a workshop whose content does
+  // not render fails alone.
+  const groups = Map.groupBy(planned, (p) => `${p.backend}\t${p.w.id}`);
+  for (const list of groups.values()) {
+    const backend = list[0].backend;
     const seats = list.map((p) => `${p.w.id}${p.mode === "CHLG" ? " (CHLG)" : ""}: seat ${p.seat}`).join(
       ", ",
     );
@@ -252,6 +256,7 @@ export async function testWorkshops(opts: TestOptions): Promise<WorkshopResult[]
             createSeconds,
             r ? `CREATE failed: ${r.error ?? "unknown"}` : "interrupted before CREATE",
           );
+        if (r && !r.ok) res.failures.push(...await undefinedVariables(p.w, env.value.vars ?? {}, env.file));
         results.push(res);
         opts.onResult?.(res);
       }
@@ -559,4 +564,42 @@ function judge(
     }
   }
   return undefined;
+}
+
+/** Variables the seat action itself sets for every rendered file (ansible/roles/wod_seats). */
+const SEAT_VARS = ["STDID", "PASSSTU", "MODEWS", "WKSHP", "WODBEEXTFQDN", "HTTPPORT"];
+
+/**
+ * Why a CREATE could not render a workshop: template variables its content uses that neither the
+ * environment's vars, the workshop's vars nor the seat action define (file:line of the first use).
+ */
+export async function undefinedVariables(
+  w: WorkshopEntry,
+  envVars: Record<string, unknown>,
+  envFile = "environments/<ENV>.yaml",
+): Promise<Failure[]> {
+  const defined = new Set([
+    ...SEAT_VARS,
+    ...Object.keys(envVars),
+    ...Object.keys(w.value.vars ?? {}),
+    ...[...PLATFORM_VARS].filter((v) => v !== v.toUpperCase()),
+  ]);
+  const out: Failure[] = [];
+  for (const f of (await textFiles(w.dir)).sort()) {
+    if (!/\.(ipynb|md|txt|py|sh|json|ya?ml|html|j2)$/i.test(f) || f === "workshop.yaml") continue;
+    const text = await Deno.readTextFile(join(w.dir, f)).catch(() => "");
+    const seen = new Set<string>();
+    for (const v of scanTemplate(text, f.endsWith(".ipynb")).vars) {
+      if (defined.has(v.name) || v.name.startsWith("ansible_") || seen.has(v.name)) continue;
+      seen.add(v.name);
+      const pos = offsetToPos(text, v.offset);
+      out.push({
+        file: `workshops/${w.id}/${f}:${pos.line}:${pos.col}`,
+        name: "UndefinedVariable",
+        message: `template variable ${v.name} is not defined by the environment's vars, the workshop's ` +
+          `vars or the seat action: define it under vars in ${envFile} or workshop.yaml`,
+      });
+    }
+  }
+  return out;
 }

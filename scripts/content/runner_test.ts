@@ -7,7 +7,7 @@ import { assert, assertEquals, assertStringIncludes } from "../common/assert.ts"
 import { REPO_ROOT, runWod } from "../config/testing.ts";
 import { ensureSandbox, type SandboxInfo, sandboxSsh } from "../backend/sandbox.ts";
 import { HubClient } from "../backend/hub.ts";
-import { addBrokenWorkshop, repoCopy } from "./testing.ts";
+import { addBrokenWorkshop, importCorpus, repoCopy } from "./testing.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -158,6 +158,75 @@ Deno.test({
       assertStringIncludes(stderr, "cleaning up seats 111");
       assertStringIncludes(out, "FAIL WKSHP-Broken101 on jup1 seat 111");
       await assertSeatClean(info, 111);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "corpus workshops written for another backend are reported cell by cell: missing bash kernel, input()",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const info = await ensureSandbox();
+    const root = await repoCopy();
+    try {
+      const imp = await importCorpus(root, ["WKSHP-API101", "WKSHP-Python101"], { brandingVars: true });
+      assertEquals(imp.code, 0, imp.stdout + imp.stderr);
+      const r = await runWod(root, [
+        "test-workshop",
+        "WKSHP-API101",
+        "WKSHP-Python101",
+        "--env",
+        "local",
+        "--mode",
+        "WKSHP",
+      ]);
+      assertEquals(r.code, 1, r.stdout + r.stderr);
+      assertStringIncludes(
+        r.stdout,
+        'workshops/WKSHP-API101/1-WKSHP-REST_API_Basics.ipynb: MissingKernel: the notebook names kernel "bash" (Bash)',
+      );
+      assertStringIncludes(
+        r.stdout,
+        "workshops/WKSHP-Python101/1-WKSHP-Introduction-to-Python.ipynb: cell 11 (line 2 of the cell): " +
+          "StdinNotImplementedError: raw_input was called, but this frontend does not support input requests.\n" +
+          '    > name = input("Please enter your name: ")\n',
+      );
+      assertStringIncludes(
+        r.stdout,
+        "workshops/WKSHP-Python101/1-WKSHP-Introduction-to-Python.ipynb: cell 45 (line 1 of the cell): " +
+          "TypeError: 'tuple' object does not support item assignment",
+      );
+      await assertSeatClean(info, 114);
+      await assertSeatClean(info, 117);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a workshop whose content uses an undefined template variable fails CREATE with the variable's place",
+  ignore: !isRoot,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await ensureSandbox();
+    const root = await repoCopy();
+    try {
+      await importCorpus(root, ["WKSHP-API101"]);
+      const r = await runWod(root, ["test-workshop", "WKSHP-API101", "--env", "local", "--mode", "WKSHP"]);
+      assertEquals(r.code, 1, r.stdout + r.stderr);
+      assertStringIncludes(
+        r.stdout,
+        "workshops/WKSHP-API101/0-ReadMeFirst.ipynb:7:9: UndefinedVariable: template variable BRANDINGLOGO " +
+          "is not defined by the environment's vars, the workshop's vars or the seat action: define it under " +
+          "vars in environments/local.yaml or workshop.yaml",
+      );
     } finally {
       await Deno.remove(root, { recursive: true });
     }

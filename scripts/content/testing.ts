@@ -2,7 +2,7 @@
 // workshop whose notebook has a broken cell, a hanging cell and a checked output that changed.
 import { cpSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../config/testing.ts";
+import { type CliResult, CORPUS, REPO_ROOT, runWod } from "../config/testing.ts";
 
 export function code(source: string, tags: string[] = [], outputs: unknown[] = []) {
   return {
@@ -128,4 +128,45 @@ export async function addBrokenWorkshop(root: string, hangTimeoutS = 3): Promise
     envFile,
     text.replace("    ranges:\n", `    ranges:\n      WKSHP-Broken101: [${a}, ${b}]\n`),
   );
+}
+
+export const CORPUS_NOTEBOOKS = join(CORPUS, "wod-notebooks");
+
+/**
+ * Imports corpus workshops (../shared/corpus) into `root` with `wod import`, their ranges moved to
+ * CONTENT_RANGES and their capacity corrected to the range size (the originals offer 20 seats in 6).
+ */
+export async function importCorpus(
+  root: string,
+  ids: string[],
+  opts: { brandingVars?: boolean } = {},
+): Promise<CliResult> {
+  const src = await Deno.makeTempDir({ prefix: "wod-content-corpus-" });
+  try {
+    for (const id of ids) {
+      cpSync(join(CORPUS_NOTEBOOKS, id), join(src, id), { recursive: true });
+      const f = join(src, id, "wod.yml");
+      const [a, b] = CONTENT_RANGES[id];
+      const text = (await Deno.readTextFile(f))
+        .replace(/^range: .*$/m, `range: [${a},${b}]`)
+        .replace(/^capacity: .*$/m, `capacity: ${b - a + 1}`);
+      await Deno.writeTextFile(f, text);
+    }
+    const res = await runWod(root, ["import", src, "--env", "local"]);
+    if (opts.brandingVars) {
+      // The corpus notebooks use two platform variables the repo's local environment leaves out.
+      const envFile = join(root, "environments/local.yaml");
+      const text = await Deno.readTextFile(envFile);
+      await Deno.writeTextFile(
+        envFile,
+        text.replace(
+          /^vars:\n/m,
+          "vars:\n  BRANDINGLOGO: http://localhost/logo.png\n  SURVEYCHALURL: http://localhost/survey-challenge\n",
+        ),
+      );
+    }
+    return res;
+  } finally {
+    await Deno.remove(src, { recursive: true });
+  }
 }

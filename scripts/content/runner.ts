@@ -420,6 +420,13 @@ async function runSeat(
         notRun(0);
         continue;
       }
+      // No kernel for a notebook without code to run (skipped cells still count).
+      if (code.every(({ c }) => sourceOf(c).trim() === "" || cellTags(c).skip)) {
+        for (const { c, i } of code) {
+          if (sourceOf(c).trim() !== "") nr.cells.push({ cell: i, status: "skipped", ms: 0 });
+        }
+        continue;
+      }
       const sess = await server.createSession(`${dir}/${path}`, kernel);
       let channel: KernelChannel | undefined;
       try {

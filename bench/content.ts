@@ -2,8 +2,10 @@
 // CREATE and CLEANUP included) and the per-cell overhead of its notebook phase over a bare execution
 // of the same cells in the same run (baseline: one kernel per notebook started by POST /api/kernels,
 // the cells sent over its websocket, nothing else: no login, token, contents, session or report).
-// Prints `test_workshop_shell101_s`, `bare_cells_s`, `test_workshop_cells_s` and `cell_overhead_ms`
-// (medians of ROUNDS). Seats 100-102 of the shared sandbox (scripts/content/testing.ts).
+// Prints `test_workshop_shell101_s`, `bare_cells_s`, `test_workshop_cells_s`, `cell_overhead_ms` (the
+// notebook phase's extra time per cell: login, token, server check, contents, sessions) and
+// `cell_exec_overhead_ms` (median execution time of a cell inside test-workshop minus the bare one),
+// medians of ROUNDS. Seats 100-102 of the shared sandbox (scripts/content/testing.ts).
 import { ensureSandbox } from "../scripts/backend/sandbox.ts";
 import { HubClient } from "../scripts/backend/hub.ts";
 import { runSeatTasks } from "../scripts/backend/seats.ts";
@@ -26,7 +28,7 @@ const root = await repoCopy();
 const hub = await HubClient.fromTokenFile(info.hub_url, info.hub_token_file);
 
 /** Bare: the notebooks' code cells on a seat created here, one plain kernel per notebook. */
-async function bare(): Promise<{ seconds: number; cells: number }> {
+async function bare(): Promise<{ seconds: number; cells: number; cellMs: number[] }> {
   const [c] = await runSeatTasks({
     root,
     env: "local",
@@ -50,6 +52,7 @@ async function bare(): Promise<{ seconds: number; cells: number }> {
       sources.push(nb.cells.filter((c) => c.cell_type === "code").map(sourceOf).filter((s) => s.trim()));
     }
     let cells = 0;
+    const cellMs: number[] = [];
     const t0 = performance.now();
     for (const src of sources) {
       if (src.length === 0) continue;
@@ -58,6 +61,7 @@ async function bare(): Promise<{ seconds: number; cells: number }> {
       for (const s of src) {
         const r = await ch.execute(s, 60_000);
         if (r.status !== "ok") throw new Error(`bare execution failed: ${r.error?.ename} ${r.error?.evalue}`);
+        cellMs.push(r.ms);
         cells++;
       }
       ch.close();
@@ -65,7 +69,7 @@ async function bare(): Promise<{ seconds: number; cells: number }> {
     }
     const seconds = (performance.now() - t0) / 1000;
     await hub.request("DELETE", `/users/${user}/tokens/${tok.body.id}`);
-    return { seconds, cells };
+    return { seconds, cells, cellMs };
   } finally {
     await runSeatTasks({
       root,
@@ -80,6 +84,7 @@ const total: number[] = [];
 const bareS: number[] = [];
 const twS: number[] = [];
 const overhead: number[] = [];
+const execOverhead: number[] = [];
 try {
   for (let i = 0; i < ROUNDS; i++) {
     const b = await bare();
@@ -94,6 +99,10 @@ try {
     bareS.push(b.seconds);
     twS.push(normal.seconds);
     overhead.push(((normal.seconds - b.seconds) * 1000) / b.cells);
+    const twCellMs = normal.notebooks.flatMap((n) =>
+      n.cells.filter((c) => c.status === "passed").map((c) => c.ms)
+    );
+    execOverhead.push(median(twCellMs) - median(b.cellMs));
     console.error(
       `round ${i + 1}: total ${total.at(-1)!.toFixed(1)} s, notebooks ${normal.seconds.toFixed(2)} s, ` +
         `bare ${b.seconds.toFixed(2)} s, ${b.cells} cells`,
@@ -106,3 +115,4 @@ console.log(`test_workshop_shell101_s: ${median(total).toFixed(1)} s`);
 console.log(`test_workshop_cells_s: ${median(twS).toFixed(2)} s`);
 console.log(`bare_cells_s: ${median(bareS).toFixed(2)} s`);
 console.log(`cell_overhead_ms: ${median(overhead).toFixed(0)} ms`);
+console.log(`cell_exec_overhead_ms: ${median(execOverhead).toFixed(1)} ms`);

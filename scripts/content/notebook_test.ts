@@ -9,7 +9,7 @@ import {
   orderNotebooks,
   outputText,
 } from "./notebook.ts";
-import { failureLine, markdownReport } from "./report.ts";
+import { failureLine, githubReport, markdownReport } from "./report.ts";
 import { pickTestSeat, type WorkshopResult } from "./runner.ts";
 
 const E = "\x1b[0;31m";
@@ -122,6 +122,12 @@ Deno.test("failure lines name the notebook, cell, line, error and mode", () => {
     cleanedUp: true,
     ok: false,
   };
+  const gh = githubReport([r, {
+    ...r,
+    failures: [{ file: "workshops/W/0.ipynb:7:9", name: "UndefinedVariable", message: "v" }],
+  }]);
+  assert(gh.includes("::error file=workshops/W/1-a.ipynb,title=cell 3 line 2%3A NameError::"), gh);
+  assert(gh.includes("::error file=workshops/W/0.ipynb,line=7,col=9,title=UndefinedVariable::"), gh);
   const md = markdownReport([r]);
   assert(md.includes("| W | WKSHP | **FAIL** | 2 | 1 | 1 | 0 | 1.3 |"), md);
   assert(md.includes("workshops/W/1-a.ipynb: cell 3 (line 2 of the cell): NameError"), md);

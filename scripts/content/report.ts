@@ -51,7 +51,10 @@ export function githubReport(results: WorkshopResult[]): string {
     for (const f of r.failures) {
       const t = f.cell === undefined ? f.name : `cell ${f.cell}${f.line ? ` line ${f.line}` : ""}: ${f.name}`;
       const msg = failureLine(f, r.mode) + (f.source ? `\n> ${f.source}` : "");
-      out.push(`::error file=${escapeProp(f.file)},title=${escapeProp(t)}::${escapeData(msg)}`);
+      // An UndefinedVariable failure's file carries :line:col.
+      const m = /^(.*?):(\d+):(\d+)$/.exec(f.file);
+      const where = m ? `file=${escapeProp(m[1])},line=${m[2]},col=${m[3]}` : `file=${escapeProp(f.file)}`;
+      out.push(`::error ${where},title=${escapeProp(t)}::${escapeData(msg)}`);
     }
   }
   for (const r of results) out.push(summaryLine(r));

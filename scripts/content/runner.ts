@@ -219,32 +219,42 @@ export async function testWorkshops(opts: TestOptions): Promise<WorkshopResult[]
   }
   const { planned, hubs } = await planSeats(opts, cfg, runs);
   const results: WorkshopResult[] = [];
-  // One CREATE and one CLEANUP per workshop (both modes together): a workshop whose content does
-  // not render fails alone.
-  const groups = Map.groupBy(planned, (p) => `${p.backend}\t${p.w.id}`);
-  for (const list of groups.values()) {
-    const backend = list[0].backend;
+  // One CREATE and one CLEANUP per backend (one playbook run each); when the CREATE fails and it held
+  // several workshops, each failed workshop is created again alone, so one workshop whose content does
+  // not render does not fail the others.
+  const groups = Map.groupBy(planned, (p) => p.backend);
+  for (const [backend, list] of groups) {
     const seats = list.map((p) => `${p.w.id}${p.mode === "CHLG" ? " (CHLG)" : ""}: seat ${p.seat}`).join(
       ", ",
     );
     log(`test-workshop: backend ${backend}: creating ${seats}`);
-    let created: SeatResult[] = [];
+    const created: (SeatResult | undefined)[] = [];
+    const create = async (part: Planned[]) => {
+      if (opts.signal?.aborted || part.length === 0) return;
+      const rows = await runSeatTasks({
+        root: opts.root,
+        privateDir: opts.privateDir,
+        env: opts.env,
+        backend,
+        tasks: part.map((p): SeatTask => ({
+          action: "CREATE",
+          workshop: p.w.id,
+          seat: p.seat,
+          mode: p.mode,
+        })),
+        log,
+      });
+      for (const [k, p] of part.entries()) created[list.indexOf(p)] = rows[k];
+    };
     const t0 = performance.now();
     try {
-      if (!opts.signal?.aborted) {
-        created = await runSeatTasks({
-          root: opts.root,
-          privateDir: opts.privateDir,
-          env: opts.env,
-          backend,
-          tasks: list.map((p): SeatTask => ({
-            action: "CREATE",
-            workshop: p.w.id,
-            seat: p.seat,
-            mode: p.mode,
-          })),
-          log,
-        });
+      await create(list);
+      const failedIds = [...new Set(list.filter((_, i) => !created[i]?.ok).map((p) => p.w.id))];
+      if (failedIds.length && new Set(list.map((p) => p.w.id)).size > 1) {
+        for (const id of failedIds) {
+          log(`test-workshop: backend ${backend}: creating ${id} alone after the failed CREATE`);
+          await create(list.filter((p) => p.w.id === id));
+        }
       }
       const createSeconds = (performance.now() - t0) / 1000;
       for (const [i, p] of list.entries()) {

@@ -42,6 +42,7 @@ export const CONTENT_RANGES: Record<string, [number, number]> = {
   "WKSHP-Broken101": [109, 111],
   "WKSHP-API101": [112, 114],
   "WKSHP-Python101": [115, 117],
+  // 118-119: WKSHP-Shell101 in workflow_test.ts.
 };
 
 /** Replace the ranges of the local environment's backend in `root` (capacities follow the ranges). */

@@ -2,7 +2,7 @@
 // one notebook cell: the notebooks step runs `wod test-workshop` for the changed workshop on the real
 // sandbox backend and the PR comment (posted to scripts/testing/github_server.ts, which checks every
 // request against GitHub's OpenAPI description; GitHub itself cannot be reached here) shows the failing
-// cell beside the seat plan. Seats 100-102 of the shared sandbox (scripts/content/testing.ts).
+// cell beside the seat plan. Seats 118-119 of the shared sandbox (scripts/content/testing.ts).
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../common/assert.ts";
 import { REPO_ROOT } from "../config/testing.ts";
@@ -25,8 +25,9 @@ Deno.test({
       gh.createRepo("wod/wod");
       const ws = join(dir, "ws");
       await cloneWorkingTree(REPO_ROOT, ws);
+      // Seats 118-119 for the changed workshop: runner_test.ts may run at the same time on 100-117.
       await setLocalRanges(ws, {
-        "WKSHP-Shell101": CONTENT_RANGES["WKSHP-Shell101"],
+        "WKSHP-Shell101": [118, 119],
         "WKSHP-PyBasics101": CONTENT_RANGES["WKSHP-PyBasics101"],
         "WKSHP-REST101": CONTENT_RANGES["WKSHP-REST101"],
       });

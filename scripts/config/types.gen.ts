@@ -271,6 +271,13 @@ export type Workshop = {
   vars?: {
     [key: string]: string | number | boolean;
   };
+  /** How `wod test-workshop` runs the notebooks (docs/maintainers.md). Cells can also carry the tags wod:skip, wod:raises, wod:check-output and wod:timeout=SECONDS in their metadata. */
+  test?: {
+    /** Seconds a code cell may run before it is interrupted and reported (a cell's tag wod:timeout=SECONDS overrides it). */
+    cell_timeout?: number;
+    /** Seconds all notebooks of one run of the workshop may take together. */
+    timeout?: number;
+  };
   /** Scripts run on the backend, paths relative to the workshop folder. */
   hooks?: {
     create?: WorkshopHookPath;

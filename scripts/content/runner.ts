@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
 import { type Config, loadConfig, type WorkshopEntry } from "../config/load.ts";
-import { offsetToPos, PLATFORM_VARS, scanTemplate } from "../config/template.ts";
+import { checkTemplates, PLATFORM_VARS } from "../config/template.ts";
 import { connectionFor, runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
 import { HubClient, HubSession } from "../backend/hub.ts";
 import { openStore } from "../state/store.ts";
@@ -601,22 +601,29 @@ export async function undefinedVariables(
     ...Object.keys(w.value.vars ?? {}),
     ...[...PLATFORM_VARS].filter((v) => v !== v.toUpperCase()),
   ]);
-  const out: Failure[] = [];
+  const files: string[] = [];
   for (const f of (await textFiles(w.dir)).sort()) {
     if (!/\.(ipynb|md|txt|py|sh|json|ya?ml|html|j2)$/i.test(f) || f === "workshop.yaml") continue;
-    const text = await Deno.readTextFile(join(w.dir, f)).catch(() => "");
-    const seen = new Set<string>();
-    for (const v of scanTemplate(text, f.endsWith(".ipynb")).vars) {
-      if (defined.has(v.name) || v.name.startsWith("ansible_") || seen.has(v.name)) continue;
-      seen.add(v.name);
-      const pos = offsetToPos(text, v.offset);
-      out.push({
-        file: `workshops/${w.id}/${f}:${pos.line}:${pos.col}`,
-        name: "UndefinedVariable",
-        message: `template variable ${v.name} is not defined by the environment's vars, the workshop's ` +
-          `vars or the seat action: define it under vars in ${envFile} or workshop.yaml`,
-      });
-    }
+    files.push(f);
+  }
+  // The same Jinja2 check the renderer runs (scripts/config/jinja_sandbox.py), with the variables a
+  // CREATE on this environment would get.
+  const problems = await checkTemplates(files.map((f) => ({ path: join(w.dir, f), vars: [...defined] })));
+  const out: Failure[] = [];
+  const seen = new Set<string>();
+  for (const p of problems) {
+    const v = /Template variable "([^"]+)"/.exec(p.message)?.[1];
+    if (v && (v.startsWith("ansible_") || seen.has(v))) continue;
+    if (v) seen.add(v);
+    const rel = p.path.startsWith(w.dir) ? p.path.slice(w.dir.length).replace(/^\/+/, "") : p.path;
+    out.push({
+      file: `workshops/${w.id}/${rel}:${p.line}:${p.col}`,
+      name: v ? "UndefinedVariable" : "TemplateRefused",
+      message: v
+        ? `template variable ${v} is not defined by the environment's vars, the workshop's ` +
+          `vars or the seat action: define it under vars in ${envFile} or workshop.yaml`
+        : p.message,
+    });
   }
   return out;
 }

@@ -26,7 +26,8 @@
 // capacity increment). Passwords stay in memory: nothing here prints them.
 import nodemailer from "nodemailer";
 import { sendOriginalOrder } from "../demo/order.ts";
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { signToken, verifyToken } from "./jwt.ts";
 import { serveLoopback } from "./serve.ts";
 
 export interface SimLocation {
@@ -112,11 +113,6 @@ export interface ApiDbSimOptions {
   now?: () => number;
   promiseSubjects?: boolean;
   expiryStopsEarly?: boolean;
-}
-
-function b64url(data: string | Uint8Array): string {
-  const b = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  return btoa(String.fromCharCode(...b)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
 const HOUR = 3600_000;
@@ -368,20 +364,11 @@ export class ApiDbSim {
   // --- REST API -----------------------------------------------------------------------------------
 
   private sign(sub: string): string {
-    const now = Math.floor(Date.now() / 1000);
-    const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-    const body = b64url(JSON.stringify({ sub, iat: now, exp: now + 180 }));
-    const sig = b64url(createHmac("sha256", this.key).update(`${head}.${body}`).digest());
-    return `${head}.${body}.${sig}`;
+    return signToken(this.key, sub, 180);
   }
 
   private verify(token: string | null): boolean {
-    if (!token) return false;
-    const [head, body, sig] = token.split(".");
-    if (!head || !body || !sig) return false;
-    if (b64url(createHmac("sha256", this.key).update(`${head}.${body}`).digest()) !== sig) return false;
-    const claims = JSON.parse(atob(body.replace(/-/g, "+").replace(/_/g, "/")));
-    return typeof claims.exp === "number" && claims.exp > Date.now() / 1000;
+    return verifyToken(this.key, token);
   }
 
   private answer(req: Request, path: string, keys: string[], status: number, value: unknown): Response {

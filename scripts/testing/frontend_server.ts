@@ -2,7 +2,8 @@
 // POST /login {username, password} -> {accessToken} (an HS256 JWT, exp 180 s); PUT /student/<id>
 // and PUT /customer/<id> with header x-access-token; GET /workshops. It keeps what it received in
 // memory so tests can check it (passwords stay in memory: never print `students`).
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { signToken, verifyToken } from "./jwt.ts";
 import { serveLoopback } from "./serve.ts";
 
 export interface FrontendCall {
@@ -18,11 +19,6 @@ export interface FrontendServerOptions {
   password?: string;
   /** Token lifetime in seconds (default 180 as the original). */
   tokenSeconds?: number;
-}
-
-function b64url(data: string | Uint8Array): string {
-  const b = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  return btoa(String.fromCharCode(...b)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
 }
 
 export class FrontendServer {
@@ -59,20 +55,11 @@ export class FrontendServer {
   }
 
   private sign(sub: string): string {
-    const now = Math.floor(Date.now() / 1000);
-    const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-    const body = b64url(JSON.stringify({ sub, iat: now, exp: now + (this.opts.tokenSeconds ?? 180) }));
-    const sig = b64url(createHmac("sha256", this.key).update(`${head}.${body}`).digest());
-    return `${head}.${body}.${sig}`;
+    return signToken(this.key, sub, this.opts.tokenSeconds ?? 180);
   }
 
   private verify(token: string | null): boolean {
-    if (!token) return false;
-    const [head, body, sig] = token.split(".");
-    if (!head || !body || !sig) return false;
-    if (b64url(createHmac("sha256", this.key).update(`${head}.${body}`).digest()) !== sig) return false;
-    const claims = JSON.parse(atob(body.replace(/-/g, "+").replace(/_/g, "/")));
-    return typeof claims.exp === "number" && claims.exp > Date.now() / 1000;
+    return verifyToken(this.key, token);
   }
 
   private async handle(req: Request): Promise<Response> {

@@ -43,6 +43,7 @@ export const RULES: Record<string, string[]> = {
   ],
   demo: [
     "cli",
+    "portal",
     "reconcile",
     "mail",
     "state",

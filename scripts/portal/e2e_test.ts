@@ -69,6 +69,7 @@ backends:
 orders:
   listen: 127.0.0.1:${listenPort}
   hmac_secret_env: WOD_PORTAL_E2E_HMAC
+  accept_unsigned: ${format === "original"}
 mail:
   from: wod-portal-e2e@localhost
   smtp_host: 127.0.0.1

@@ -70,6 +70,7 @@ orders:
   networks: [127.0.0.1/32]
   recipient: wodadmin
   hmac_secret_env: WOD_PORTAL_TEST_HMAC
+  accept_unsigned: ${(opts.format ?? "signed") === "original"}
 mail:
   from: wod@front.test
   smtp_host: 127.0.0.1

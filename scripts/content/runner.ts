@@ -370,6 +370,7 @@ async function runSeat(
   const { cellTimeoutS, timeoutS } = testSettings(p.w);
   const deadline = Date.now() + timeoutS * 1000;
   let tokenId: string | undefined;
+  let userToken: string | undefined;
   try {
     // The participant's way in: the hub's login form with the new password.
     const session = new HubSession(hub.base, user);
@@ -382,14 +383,27 @@ async function runSeat(
       return res;
     }
     await hub.requestServerStart(user);
-    const tok = await hub.request<{ id: string; token: string }>("POST", `/users/${user}/tokens`, {
-      note: "wod test-workshop",
-      expires_in: timeoutS + 600,
+    // The student's own token, asked for with the student's credentials: the service token has no
+    // `tokens` scope (it may not mint tokens for anybody), and this one dies with the run.
+    const tokRes = await fetch(`${hub.base}/hub/api/users/${user}/tokens`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        auth: { username: user, password },
+        note: "wod test-workshop",
+        expires_in: timeoutS + 600,
+      }),
+      signal: AbortSignal.timeout(30_000),
     });
+    const tok = {
+      status: tokRes.status,
+      body: await tokRes.json().catch(() => ({})) as { id: string; token: string },
+    };
     if (tok.status !== 201 && tok.status !== 200) {
       throw new WodError(`Creating an API token for ${user} at ${hub.base} failed: HTTP ${tok.status}`);
     }
     tokenId = tok.body.id;
+    userToken = tok.body.token;
     const server = new JupyterServer(`${hub.base}/user/${user}`, tok.body.token);
     await server.waitReady(90_000);
     const specs = await server.kernelspecs();
@@ -499,8 +513,13 @@ async function runSeat(
       message: err instanceof Error ? err.message : String(err),
     });
   } finally {
-    if (tokenId) {
-      await hub.request("DELETE", `/users/${user}/tokens/${encodeURIComponent(tokenId)}`).catch(() => {});
+    if (tokenId && userToken) {
+      // The token deletes itself (a user token may manage the user's own tokens).
+      await fetch(`${hub.base}/hub/api/users/${user}/tokens/${encodeURIComponent(tokenId)}`, {
+        method: "DELETE",
+        headers: { authorization: `token ${userToken}` },
+        signal: AbortSignal.timeout(30_000),
+      }).then((r) => r.body?.cancel(), () => {});
     }
     for (const nb of res.notebooks) {
       for (const c of nb.cells) {

@@ -41,26 +41,7 @@ async function fixtureRepo(): Promise<string> {
   await Deno.mkdir(join(root, "environments"));
   await Deno.writeTextFile(
     join(root, "environments/local.yaml"),
-    `name: local
-admin_user: wodadmin
-backends:
-  - name: jup1
-    sandbox: true
-    host: 127.0.0.1
-    fqdn: localhost
-    students: [1, 120]
-    uid_base: 2000
-    ranges:
-      WKSHP-Shell101: [20, 25]
-      WKSHP-Hang101: [26, 27]
-vars:
-  BRANDING: wod
-  BRANDINGWOD: Workshops-on-Demand
-  BRANDINGLOGO: http://localhost/logo.png
-  BRANDINGURL: http://localhost
-  SURVEYURL: http://localhost/survey
-  SURVEYCHALURL: http://localhost/survey-challenge
-`,
+    sandboxEnvYaml({ "WKSHP-Shell101": [20, 25], "WKSHP-Hang101": [26, 27] }),
   );
   return root;
 }
@@ -116,6 +97,7 @@ subprocess.Popen([sys.executable, "-c", ${JSON.stringify(FLOOD)}], start_new_ses
                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print("launched")
 `;
+import { sandboxEnvYaml } from "../config/testing.ts";
 
 /** Runs `code` in a new python3 kernel of `user`'s server (Jupyter messaging over the kernel's websocket). */
 async function runInKernel(hubUrl: string, user: string, token: string, code: string): Promise<string> {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { assert, assertEquals } from "../common/assert.ts";
 import { ensureSandbox, sandboxSsh } from "./sandbox.ts";
 import { runSeatTasks, type SeatResult, type SeatTask } from "./seats.ts";
+import { sandboxEnvYaml } from "../config/testing.ts";
 
 const isRoot = Deno.uid() === 0;
 const PUB = "WKSHP-PubHooks";
@@ -44,16 +45,7 @@ async function fixtures(): Promise<{ root: string; priv: string }> {
   await write(join(vw, "hooks/setup.sh"), hook("private-only"), 0o755);
   await write(
     join(root, "environments/local.yaml"),
-    `name: local
-admin_user: wodadmin
-backends:
-  - name: jup1
-    sandbox: true
-    host: 127.0.0.1
-    fqdn: localhost
-    students: [1, 120]
-    uid_base: 2000
-`,
+    sandboxEnvYaml({}, null),
   );
   return { root, priv };
 }

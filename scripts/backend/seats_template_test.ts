@@ -9,6 +9,7 @@ import { loadConfig } from "../config/load.ts";
 import { lintConfig } from "../config/lint.ts";
 import { ensureSandbox, sandboxSsh } from "./sandbox.ts";
 import { runSeatTasks } from "./seats.ts";
+import { sandboxEnvYaml } from "../config/testing.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const isRoot = Deno.uid() === 0;
@@ -65,24 +66,12 @@ async function fixtureRepo(): Promise<string> {
   await Deno.mkdir(join(root, "environments"));
   await Deno.writeTextFile(
     join(root, "environments/local.yaml"),
-    `name: local
-admin_user: wodadmin
-backends:
-  - name: jup1
-    sandbox: true
-    host: 127.0.0.1
-    fqdn: localhost
-    students: [1, 120]
-    uid_base: 2000
-    ranges:
-      WKSHP-Shell101: [41, 50]
-      WKSHP-Attack101: [51, 60]
-vars:
-  BRANDING: wod
-  BRANDINGWOD: Workshops-on-Demand
-  BRANDINGURL: http://localhost
-  SURVEYURL: http://localhost/survey
-`,
+    sandboxEnvYaml({ "WKSHP-Shell101": [41, 50], "WKSHP-Attack101": [51, 60] }, {
+      BRANDING: "wod",
+      BRANDINGWOD: "Workshops-on-Demand",
+      BRANDINGURL: "http://localhost",
+      SURVEYURL: "http://localhost/survey",
+    }),
   );
   return root;
 }

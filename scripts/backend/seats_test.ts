@@ -8,6 +8,7 @@ import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import { ensureSandbox, sandboxSsh } from "./sandbox.ts";
 import { HubClient, HubSession } from "./hub.ts";
 import { newPassword, parseSeatRange, runSeatTasks, type SeatResult, type SeatTask } from "./seats.ts";
+import { sandboxEnvYaml } from "../config/testing.ts";
 
 const CORPUS = new URL("../../../shared/corpus/wod-notebooks/", import.meta.url).pathname;
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -56,27 +57,7 @@ async function fixtureRepo(): Promise<string> {
   await Deno.mkdir(join(root, "environments"));
   await Deno.writeTextFile(
     join(root, "environments/local.yaml"),
-    `name: local
-admin_user: wodadmin
-backends:
-  - name: jup1
-    sandbox: true
-    host: 127.0.0.1
-    fqdn: localhost
-    students: [1, 120]
-    uid_base: 2000
-    ranges:
-      WKSHP-Shell101: [1, 5]
-      WKSHP-Python101: [6, 10]
-      WKSHP-Hold101: [11, 12]
-vars:
-  BRANDING: wod
-  BRANDINGWOD: Workshops-on-Demand
-  BRANDINGLOGO: http://localhost/logo.png
-  BRANDINGURL: http://localhost
-  SURVEYURL: http://localhost/survey
-  SURVEYCHALURL: http://localhost/survey-challenge
-`,
+    sandboxEnvYaml({ "WKSHP-Shell101": [1, 5], "WKSHP-Python101": [6, 10], "WKSHP-Hold101": [11, 12] }),
   );
   return root;
 }

@@ -2,7 +2,8 @@
 import { join, resolve } from "node:path";
 import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
 import { UsageError, WodError } from "../common/errors.ts";
-import { loadConfig } from "../config/load.ts";
+import { loadConfig, requireEnvironment } from "../config/load.ts";
+import { throwOnConfigErrors } from "../config/report.ts";
 import { jsonLogger, startListener } from "../mail/listener.ts";
 import { DirSink, type OrderSink } from "../mail/sink.ts";
 import { DispatchSink } from "../mail/dispatch.ts";
@@ -79,22 +80,8 @@ export async function run(args: string[]): Promise<number> {
   const root = repoRoot();
   const privateDir = values.private as string | undefined;
   const cfg = await loadConfig(root, { privateDir });
-  const errors = cfg.diagnostics.filter((d) => d.severity === "error");
-  if (errors.length) {
-    throw new WodError(
-      `Configuration has ${errors.length} error(s), first: ${errors[0].file}:${errors[0].line}:${
-        errors[0].col
-      }: ${errors[0].message} (run \`deno task wod validate\`)`,
-    );
-  }
-  const env = cfg.environments.get(envName);
-  if (!env) {
-    throw new UsageError(
-      `Unknown environment "${envName}": expected one of ${
-        [...cfg.environments.keys()].join(", ") || "(none)"
-      }`,
-    );
-  }
+  throwOnConfigErrors(cfg.diagnostics);
+  const env = requireEnvironment(cfg, envName);
   const orders = env.value.orders ?? {};
   const listen = hostPort(values.listen ?? orders.listen ?? "127.0.0.1:10025", "listen");
   // The health endpoint stays on loopback unless asked otherwise (it shows counters and errors).

@@ -1,7 +1,8 @@
 // wod portal: the registration web application (runs until SIGTERM or SIGINT).
 import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
 import { UsageError, WodError } from "../common/errors.ts";
-import { loadConfig } from "../config/load.ts";
+import { loadConfig, requireEnvironment } from "../config/load.ts";
+import { throwOnConfigErrors } from "../config/report.ts";
 
 export const help = `
 Usage: deno task wod portal --env ENV [--listen HOST:PORT] [--private DIR]
@@ -54,22 +55,8 @@ export async function run(args: string[]): Promise<number> {
   const root = repoRoot();
   const privateDir = values.private as string | undefined;
   const cfg = await loadConfig(root, { privateDir });
-  const errors = cfg.diagnostics.filter((d) => d.severity === "error");
-  if (errors.length) {
-    throw new WodError(
-      `Configuration has ${errors.length} error(s), first: ${errors[0].file}:${errors[0].line}:${
-        errors[0].col
-      }: ${errors[0].message} (run \`deno task wod validate\`)`,
-    );
-  }
-  const env = cfg.environments.get(envName);
-  if (!env) {
-    throw new UsageError(
-      `Unknown environment "${envName}": expected one of ${
-        [...cfg.environments.keys()].join(", ") || "(none)"
-      }`,
-    );
-  }
+  throwOnConfigErrors(cfg.diagnostics);
+  const env = requireEnvironment(cfg, envName);
   const listen = hostPort(values.listen ?? env.value.portal?.listen ?? "127.0.0.1:8088");
   const done = Promise.withResolvers<void>();
   const stop = () => done.resolve();

@@ -67,3 +67,39 @@ export async function withFixture(fn: (root: string) => Promise<void>, name = "r
     await Deno.remove(root, { recursive: true });
   }
 }
+
+/** Branding variables the corpus notebooks use (the original platform's names). */
+export const SANDBOX_BRANDING = {
+  BRANDING: "wod",
+  BRANDINGWOD: "Workshops-on-Demand",
+  BRANDINGLOGO: "http://localhost/logo.png",
+  BRANDINGURL: "http://localhost",
+  SURVEYURL: "http://localhost/survey",
+  SURVEYCHALURL: "http://localhost/survey-challenge",
+};
+
+/**
+ * The text of environments/local.yaml for a test repository whose one backend is the shared sandbox:
+ * the given seat ranges per workshop and, unless `vars` says otherwise, the branding variables.
+ */
+export function sandboxEnvYaml(
+  ranges: Record<string, [number, number]>,
+  vars: Record<string, string> | null = SANDBOX_BRANDING,
+): string {
+  const lines = [
+    "name: local",
+    "admin_user: wodadmin",
+    "backends:",
+    "  - name: jup1",
+    "    sandbox: true",
+    "    host: 127.0.0.1",
+    "    fqdn: localhost",
+    "    students: [1, 120]",
+    "    uid_base: 2000",
+  ];
+  if (Object.keys(ranges).length) {
+    lines.push("    ranges:", ...Object.entries(ranges).map(([id, [a, b]]) => `      ${id}: [${a}, ${b}]`));
+  }
+  if (vars) lines.push("vars:", ...Object.entries(vars).map(([k, v]) => `  ${k}: ${v}`));
+  return lines.join("\n") + "\n";
+}

@@ -163,6 +163,9 @@ export class Reconciler {
   }
 
   private async holdLease(): Promise<boolean> {
+    // Held: the background timer renews it (a renewal may be a commit on the state remote, so not
+    // on every turn of the loop).
+    if (this.leaseHeld) return true;
     let ok = false;
     try {
       ok = await this.deps.lease.acquire(this.o.leaseTtlMs);
@@ -178,13 +181,11 @@ export class Reconciler {
         const still = await this.deps.lease.acquire(this.o.leaseTtlMs).catch(() => false);
         if (!still && this.leaseHeld) {
           this.leaseHeld = false;
+          clearInterval(this.leaseTimer);
+          this.leaseTimer = undefined;
           this.log("lease-lost");
         }
       }, Math.max(50, Math.floor(this.o.leaseTtlMs / 3)));
-    } else if (!ok && this.leaseHeld) {
-      this.leaseHeld = false;
-      if (this.leaseTimer) clearInterval(this.leaseTimer);
-      this.log("lease-lost");
     }
     return ok;
   }

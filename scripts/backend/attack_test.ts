@@ -114,6 +114,8 @@ async function runInKernel(hubUrl: string, user: string, token: string, code: st
   );
   const msgId = crypto.randomUUID();
   const out: string[] = [];
+  let reply: string | undefined;
+  let idle = false;
   try {
     return await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no reply from the kernel: ${out.join("")}`)), 60_000);
@@ -139,9 +141,13 @@ async function runInKernel(hubUrl: string, user: string, token: string, code: st
         if (m.parent_header?.msg_id !== msgId) return;
         if (m.msg_type === "stream") out.push(m.content.text);
         if (m.msg_type === "error") out.push(`${m.content.ename}: ${m.content.evalue}`);
-        if (m.msg_type === "execute_reply") {
+        // The reply (shell channel) may overtake the output (iopub): finish once both the reply and
+        // the kernel's "idle" (sent after every output of the request) have arrived.
+        if (m.msg_type === "execute_reply") reply = m.content.status;
+        if (m.msg_type === "status" && m.content.execution_state === "idle") idle = true;
+        if (reply !== undefined && idle) {
           clearTimeout(timer);
-          if (m.content.status === "ok") resolve(out.join(""));
+          if (reply === "ok") resolve(out.join(""));
           else reject(new Error(`the kernel failed: ${out.join("")}`));
         }
       };

@@ -1,6 +1,6 @@
 // `wod apply --env ENV [--dry-run]`: reconcile the backends with recorded state.
 import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
-import { apply } from "../state/apply.ts";
+import { apply } from "../reconcile/apply.ts";
 
 export const help = `Usage: deno task wod apply --env ENV [--dry-run] [--private DIR] [--json]
 

@@ -28,6 +28,13 @@ import { type PlanItem, planPending, roundItems, unrunnableReason } from "./plan
 import { itemResult, runBackend, type RunSeatTasks } from "./run.ts";
 import { defaultHub, Delivery, DELIVERY_PARALLEL, mapLimit, startServers } from "./deliver.ts";
 import { commitOutcome, type SeatOutcome, type Step } from "./commit.ts";
+import {
+  type DeliveriesReport,
+  dueDeliveries,
+  type FailedCallback,
+  recordFailedCallbacks,
+  retryDeliveries,
+} from "./deliveries.ts";
 
 export type { RunSeatTasks } from "./run.ts";
 export type { SeatOutcome } from "./commit.ts";
@@ -68,6 +75,8 @@ export interface ApplyReport {
   committed: boolean;
   /** Backend runs made (one per backend and step). */
   runs?: number;
+  /** Front-end callbacks retried and failed in this apply, and those still pending after it. */
+  deliveries?: DeliveriesReport;
 }
 
 /** One apply pass after planning: the runs, the deliveries, the steps and outcomes of every seat. */
@@ -77,6 +86,8 @@ class Pass {
   /** Seats created by this apply whose server the hub API starts after the commit. */
   readonly deferredStarts = new Map<string, HubClient>();
   runs = 0;
+  /** Front-end callbacks that failed (recorded as pending deliveries after the commit). */
+  readonly failedCallbacks: FailedCallback[] = [];
   private readonly hubs = new Map<string, Promise<HubClient | undefined>>();
 
   constructor(
@@ -194,8 +205,18 @@ class Pass {
         const cb = this.delivery.callbackOf(seat, b, p, r);
         await this.delivery.report(cb).then(
           (told) => told && step.delivered.push("frontend"),
-          (err) =>
-            this.log(`warning: ${seatKey(seat)}: ${p.action} not reported to the front end: ${err.message}`),
+          (err) => {
+            // Not only logged: kept in state as a pending delivery, retried by the next passes.
+            const error = redactText((err as Error).message.split("\n")[0], secrets);
+            this.log(`warning: ${seatKey(seat)}: ${p.action} not reported to the front end: ${error}`);
+            this.failedCallbacks.push({
+              backend: seat.backend,
+              seat: seat.seat,
+              order: p.order,
+              callback: cb,
+              error,
+            });
+          },
         );
       }
     } catch (err) {
@@ -212,51 +233,91 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
   const env = requireEnvironment(cfg, opts.env).value;
   const store = opts.store ??
     await openStore(opts.root, opts.env, { config: cfg, privateDir: opts.privateDir });
+  const nowMs = () => (opts.now ? opts.now() : new Date()).getTime();
   let lease: Lease | undefined;
   try {
     let { seats, plan } = await planPending(store, log);
-    if (plan.length > 0 && !opts.dryRun && opts.lease !== false) {
+    let due = await dueDeliveries(store, nowMs());
+    if ((plan.length > 0 || due.length > 0) && !opts.dryRun && opts.lease !== false) {
       // One writer of seat actions per environment; what is pending is read again under the lease.
       lease = await acquireLease(store, { purpose: `apply ${opts.env}`, log, ...(opts.lease ?? {}) });
       ({ seats, plan } = await planPending(store, log));
+      due = await dueDeliveries(store, nowMs());
     }
-    if (plan.length === 0) {
+    for (const d of due) {
+      log(`${d.backend}/${d.seat}: ${d.action} of order ${d.order} due for delivery again`);
+    }
+    if (plan.length === 0 && due.length === 0) {
       log(`Nothing pending in ${opts.env}: no backend run, no commit`);
       return { plan, outcomes: [], committed: false };
     }
     for (const p of plan) log(`${p.backend}: ${p.tasks.map((t) => `${t.action} ${t.seat}`).join(", ")}`);
     if (opts.dryRun) return { plan, outcomes: [], committed: false };
     opts.onPlan?.(seats);
-
     const delivery = await Delivery.open({ cfg, env, identities: opts.identities, getenv: opts.getenv, log });
-    const pass = new Pass(opts, cfg, env, delivery, log, seats);
     try {
-      await pass.runRounds();
+      const retried = due.length > 0
+        ? await retryDeliveries({ store, delivery, due, identities: opts.identities, nowMs: nowMs(), log })
+        : undefined;
+      const report = plan.length > 0
+        ? await applyPlan(opts, { cfg, env, store, delivery, seats, log, nowMs })
+        : { plan, outcomes: [], committed: false };
+      const failedNow = report.deliveries?.failed ?? 0;
+      if (retried || failedNow > 0) {
+        const pending = (await dueDeliveries(store, Infinity)).length;
+        report.deliveries = {
+          delivered: retried?.delivered ?? [],
+          failed: (retried?.failed ?? 0) + failedNow,
+          pending,
+        };
+      }
+      if (lease?.lost) log(`warning: ${lease.lost}`);
+      return { ...report, plan };
     } finally {
       delivery.close();
     }
-    const committed = await commitOutcome({
-      store,
-      cfg,
-      env: opts.env,
-      steps: pass.steps,
-      outcomes: pass.outcomes,
-      now: (opts.now ? opts.now() : new Date()).toISOString(),
-      maxAttempts: env.timing?.max_attempts ?? DEFAULT_MAX_ATTEMPTS,
-    });
-    for (const o of pass.outcomes) {
-      const what = o.ok ? "ok" : `failed: ${o.reason}`;
-      log(
-        `${o.backend}/${o.seat} ${o.action} ${what}${
-          o.delivered?.length ? ` (delivered: ${o.delivered.join(", ")})` : ""
-        }`,
-      );
-    }
-    await startServers(seats, pass.steps, pass.deferredStarts, log);
-    if (lease?.lost) log(`warning: ${lease.lost}`);
-    return { plan, outcomes: pass.outcomes, committed, runs: pass.runs };
   } finally {
     await lease?.release();
     if (!opts.store) await store.close();
   }
+}
+
+/** Run, deliver, commit: the planned seats (under the lease); then the hub servers of new seats. */
+async function applyPlan(
+  opts: ApplyOptions,
+  c: {
+    cfg: Config;
+    env: Environment;
+    store: StateStore;
+    delivery: Delivery;
+    seats: Seat[];
+    log: (line: string) => void;
+    nowMs: () => number;
+  },
+): Promise<ApplyReport> {
+  const { cfg, env, store, log } = c;
+  const pass = new Pass(opts, cfg, env, c.delivery, log, c.seats);
+  await pass.runRounds();
+  const committed = await commitOutcome({
+    store,
+    cfg,
+    env: opts.env,
+    steps: pass.steps,
+    outcomes: pass.outcomes,
+    now: new Date(c.nowMs()).toISOString(),
+    maxAttempts: env.timing?.max_attempts ?? DEFAULT_MAX_ATTEMPTS,
+  });
+  for (const o of pass.outcomes) {
+    const what = o.ok ? "ok" : `failed: ${o.reason}`;
+    log(
+      `${o.backend}/${o.seat} ${o.action} ${what}${
+        o.delivered?.length ? ` (delivered: ${o.delivered.join(", ")})` : ""
+      }`,
+    );
+  }
+  const failed = await recordFailedCallbacks(store, env, pass.failedCallbacks, c.nowMs(), log);
+  await startServers(c.seats, pass.steps, pass.deferredStarts, log);
+  const report: ApplyReport = { plan: [], outcomes: pass.outcomes, committed, runs: pass.runs };
+  if (failed > 0) report.deliveries = { delivered: [], failed, pending: 0 };
+  return report;
 }

@@ -251,9 +251,9 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
       log(`Nothing pending in ${opts.env}: no backend run, no commit`);
       return { plan, outcomes: [], committed: false };
     }
+    if (!opts.dryRun) opts.onPlan?.(seats);
     for (const p of plan) log(`${p.backend}: ${p.tasks.map((t) => `${t.action} ${t.seat}`).join(", ")}`);
     if (opts.dryRun) return { plan, outcomes: [], committed: false };
-    opts.onPlan?.(seats);
     const delivery = await Delivery.open({ cfg, env, identities: opts.identities, getenv: opts.getenv, log });
     try {
       const retried = due.length > 0

@@ -28,7 +28,8 @@ export interface ExpireReport {
 
 /**
  * Sends the due reminders by email when possible; returns the seats to mark as reminded (those sent,
- * and those without an address: recorded either way so each seat is reminded once) and those sent.
+ * and those without an address: recorded either way so each seat is reminded once) and a log line per
+ * reminder sent.
  */
 async function sendReminders(
   cfg: Config,
@@ -57,13 +58,21 @@ async function sendReminders(
               MINUTES: Math.max(1, Math.round((Date.parse(s.expires!) - now.getTime()) / 60_000)),
             }),
           );
-          sent.push(seatKey(s));
+          sent.push(`${seatKey(s)}: reminder sent (order ${s.orders.at(-1)})`);
         } catch (err) {
-          log(`warning: reminder for ${seatKey(s)} not sent (retried next run): ${(err as Error).message}`);
+          log(
+            `warning: reminder for ${seatKey(s)} (order ${s.orders.at(-1)}) not sent (retried next run): ${
+              (err as Error).message
+            }`,
+          );
           continue;
         }
       } else {
-        log(`${seatKey(s)}: reminder due, no email to send it to (recorded anyway)`);
+        log(
+          `${seatKey(s)}: reminder due for order ${
+            s.orders.at(-1)
+          }, no email to send it to (recorded anyway)`,
+        );
       }
       reminded.push(seatKey(s));
     }
@@ -88,7 +97,7 @@ export async function expire(opts: ExpireOptions): Promise<ExpireReport> {
       const r = await sendReminders(cfg, env, remind, now, opts.identities, log);
       reminded = r.reminded;
       await markReminded(store, reminded, nowIso);
-      for (const k of r.sent) log(`${k}: reminder sent`);
+      for (const line of r.sent) log(line);
     }
     let recorded: string[] = [];
     if (orders.length > 0) {
@@ -96,7 +105,9 @@ export async function expire(opts: ExpireOptions): Promise<ExpireReport> {
       recorded = res.recorded;
       for (const r of res.rejected) log(`warning: expire order ${r.id}: ${r.reason}`);
       for (const o of orders) {
-        if (res.recorded.includes(o.id)) log(`${o.backend}/${o.seats[0]}: ${o.action} (${o.reason})`);
+        if (res.recorded.includes(o.id)) {
+          log(`${o.backend}/${o.seats[0]}: ${o.action} (${o.reason}), order ${o.id}`);
+        }
       }
     }
     if (orders.length === 0 && remind.length === 0) log(`Nothing to expire in ${opts.env} at ${nowIso}`);

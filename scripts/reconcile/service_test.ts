@@ -4,13 +4,13 @@
 // their orders and never an address. The backend run is an in-process runner with the
 // runSeatTasks signature (the real playbook: service_e2e_test.ts).
 import { assert, assertEquals, assertMatch } from "../common/assert.ts";
-import { exec } from "../common/exec.ts";
+import { DENO_CHILD_INHERIT, exec, spawn } from "../common/exec.ts";
 import { order, stateFixture, wod } from "../testing/state_fixture.ts";
 import { startFrontendServer } from "../testing/frontend_server.ts";
 import { serveLoopback } from "../testing/serve.ts";
 import { newIdentity } from "../state/seal.ts";
 import { openStore } from "../state/store.ts";
-import { environmentLease } from "../state/lease.ts";
+import { environmentLease, readLease } from "../state/lease.ts";
 import { readDeliveries } from "../state/deliveries.ts";
 import { loadConfig } from "../config/load.ts";
 import { apply, type RunSeatTasks } from "./apply.ts";
@@ -231,4 +231,63 @@ Deno.test("reconcile logs: a line names the orders of the seats it is about, and
   assert(!JSON.stringify(events).includes("someone@example.org"), "an address is in the log");
   assertEquals(events[2].order, "exp-1");
   assertEquals(events[3].order, undefined);
+});
+
+Deno.test("wod reconcile: takes the lease, refuses a wod apply meanwhile, and on SIGTERM gives the lease back and exits 0", async () => {
+  const fx = await stateFixture();
+  const store = await openStore(fx.root, "local");
+  const child = spawn(Deno.execPath(), [
+    "run",
+    "-A",
+    new URL("../wod.ts", import.meta.url).pathname,
+    "reconcile",
+    "--env",
+    "local",
+    "--health",
+    "127.0.0.1:0",
+    // Only the first pass: the order recorded below stays pending (no backend run in this test).
+    "--fetch-interval",
+    "600",
+    "--expire-interval",
+    "600",
+  ], {
+    env: { WOD_ROOT: fx.root, NO_COLOR: "1" },
+    inherit: DENO_CHILD_INHERIT,
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const out = child.stdout.pipeThrough(new TextDecoderStream());
+  let text = "";
+  const reading = (async () => {
+    for await (const chunk of out) text += chunk;
+  })();
+  try {
+    for (let i = 0; !(await readLease(store)); i++) {
+      assert(i < 300, `the reconciler took no lease:\n${text}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assertMatch((await readLease(store))!.purpose, /reconcile local/);
+    for (let i = 0; !text.includes('"event":"pass"'); i++) {
+      assert(i < 300, `no first pass:\n${text}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await store.recordOrders([order("l49", "CREATE", 49)]);
+    const refused = await wod(fx.root, ["apply", "--env", "local"]);
+    assertEquals(refused.code, 1);
+    assertMatch(refused.stderr, /is leased by .*\(reconcile local\)/);
+    child.kill("SIGTERM");
+    const status = await child.status;
+    await reading;
+    assertEquals(status.code, 0, text);
+    assertEquals(await readLease(store), undefined, "the lease was not given back");
+    const events = text.trim().split("\n").map((l) => JSON.parse(l).event);
+    assert(events.includes("stopping") && events.at(-1) === "reconciler-stopped", events.join(", "));
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.stderr.cancel().catch(() => {});
+    await store.close();
+    await fx.cleanup();
+  }
 });

@@ -66,6 +66,11 @@ export interface ApplyOptions {
   lease?: LeaseOptions | false;
   /** Called with the seats this apply acts on, once planned under the lease (the reconciler's logs). */
   onPlan?: (seats: Seat[]) => void;
+  /**
+   * Called with every recorded seat and the number of pending deliveries as last read by this apply
+   * (before its own commit), so that a caller can count them without reading them again.
+   */
+  onRead?: (all: Seat[], pendingDeliveries: number) => void;
 }
 
 export interface ApplyReport {
@@ -236,14 +241,15 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
   const nowMs = () => (opts.now ? opts.now() : new Date()).getTime();
   let lease: Lease | undefined;
   try {
-    let { seats, plan } = await planPending(store, log);
-    let due = await dueDeliveries(store, nowMs());
+    let { all, seats, plan } = await planPending(store, log);
+    let { due, total } = await dueDeliveries(store, nowMs());
     if ((plan.length > 0 || due.length > 0) && !opts.dryRun && opts.lease !== false) {
       // One writer of seat actions per environment; what is pending is read again under the lease.
       lease = await acquireLease(store, { purpose: `apply ${opts.env}`, log, ...(opts.lease ?? {}) });
-      ({ seats, plan } = await planPending(store, log));
-      due = await dueDeliveries(store, nowMs());
+      ({ all, seats, plan } = await planPending(store, log));
+      ({ due, total } = await dueDeliveries(store, nowMs()));
     }
+    opts.onRead?.(all, total);
     for (const d of due) {
       log(`${d.backend}/${d.seat}: ${d.action} of order ${d.order} due for delivery again`);
     }
@@ -264,7 +270,7 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
         : { plan, outcomes: [], committed: false };
       const failedNow = report.deliveries?.failed ?? 0;
       if (retried || failedNow > 0) {
-        const pending = (await dueDeliveries(store, Infinity)).length;
+        const pending = (await dueDeliveries(store, Infinity)).total;
         report.deliveries = {
           delivered: retried?.delivered ?? [],
           failed: (retried?.failed ?? 0) + failedNow,

@@ -27,9 +27,13 @@ export interface DeliveriesReport {
   pending: number;
 }
 
-/** The pending deliveries due at `nowMs`. */
-export async function dueDeliveries(store: StateStore, nowMs: number): Promise<PendingDelivery[]> {
-  return (await readDeliveries(store)).filter((d) => Date.parse(d.next_try) <= nowMs);
+/** The pending deliveries due at `nowMs`, and how many are pending in all. */
+export async function dueDeliveries(
+  store: StateStore,
+  nowMs: number,
+): Promise<{ due: PendingDelivery[]; total: number }> {
+  const all = await readDeliveries(store);
+  return { due: all.filter((d) => Date.parse(d.next_try) <= nowMs), total: all.length };
 }
 
 /** Records this pass's failed callbacks as pending deliveries (one commit); returns how many. */

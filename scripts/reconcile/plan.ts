@@ -13,6 +13,8 @@ export interface PlanItem {
 }
 
 export interface Plan {
+  /** Every recorded seat, as read. */
+  all: Seat[];
   /** Seats with pending actions that are not parked. */
   seats: Seat[];
   /** Tasks per backend (what was, or with --dry-run would be, run). */
@@ -44,7 +46,7 @@ export async function planPending(store: StateStore, log: (line: string) => void
     backend,
     tasks: list.flatMap((s) => s.pending!.map((p) => seatTask(s, p))),
   }));
-  return { seats, plan };
+  return { all, seats, plan };
 }
 
 /**

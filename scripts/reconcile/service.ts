@@ -89,6 +89,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const store = opts.store ?? await openStore(root, envName, { config, privateDir: opts.privateDir });
   const watcher = await stateTipWatcher(root, envName, env, store);
   const orders = new Map<string, string[]>();
+  // What the last apply read, when it committed nothing: the counts for /metrics without a new read.
+  let lastRead: { all: Seat[]; deliveries: number } | undefined;
   const common = {
     root,
     env: envName,
@@ -108,14 +110,18 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         onPlan: (seats) => {
           for (const s of seats) orders.set(seatKey(s), (s.pending ?? []).map((p) => p.order));
         },
+        onRead: (all, deliveries) => (lastRead = { all, deliveries }),
         log: lineLogger(log, "apply", orders),
       });
+      // After a commit (seats or deliveries changed) the counts are read again.
+      if (report.committed || report.deliveries) lastRead = undefined;
       return {
         applied: report.outcomes.filter((o) => o.ok).length,
         failed: report.outcomes.filter((o) => !o.ok).length,
         orders: [...new Set(report.outcomes.map((o) => o.order))],
         deliveriesFailed: report.deliveries?.failed ?? 0,
-        deliveriesPending: report.deliveries?.pending ?? (await readDeliveries(store)).length,
+        deliveriesPending: report.deliveries?.pending ?? lastRead?.deliveries ??
+          (await readDeliveries(store)).length,
       };
     },
     async expireOnce(now: Date) {
@@ -123,10 +129,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       return { recorded: r.recorded };
     },
     stateTip: () => watcher.tip(),
-    seatCounts: async () => ({
-      ...countSeats(await store.readSeats()),
-      deliveries: (await readDeliveries(store)).length,
-    }),
+    seatCounts: async () =>
+      lastRead ? { ...countSeats(lastRead.all), deliveries: lastRead.deliveries } : {
+        ...countSeats(await store.readSeats()),
+        deliveries: (await readDeliveries(store)).length,
+      },
     lease: environmentLease(store, {
       purpose: `reconcile ${envName}`,
       log: (l) => log("lease", { message: l }),

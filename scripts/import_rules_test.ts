@@ -68,17 +68,6 @@ const TEST_FOLDERS = new Set(["testing", "e2e"]);
  * (or file) under scripts/. The test passes with them and prints the ones no longer needed.
  */
 export const EXCEPTIONS: { from: string; to: string; why: string }[] = [
-  // Apply is the join of state, backend and notify: it moves to scripts/reconcile/ (issue 15, the
-  // reconcile layer), after which state/ keeps only the ledger, the seat machine and the store.
-  { from: "state/apply.ts", to: "backend", why: "apply runs the backend: moves to reconcile/" },
-  { from: "state/apply.ts", to: "notify", why: "apply delivers credentials: moves to reconcile/" },
-  {
-    from: "state/apply.ts",
-    to: "workflows/mask.ts",
-    why: "apply masks passwords in Actions logs: moves to reconcile/",
-  },
-  // Expiry sends reminders (notify) and turns expired seats into orders: reconcile's scheduled half.
-  { from: "state/expire.ts", to: "notify", why: "expire sends reminders: moves to reconcile/" },
   // The sandbox is development tooling: production code asks it for a backend's connection until it becomes
   // a connection provider behind the backend interface (issue 15). The portal (being added now) asks it
   // for the hub URL of a sandbox backend.

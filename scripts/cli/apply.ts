@@ -1,6 +1,6 @@
 // `wod apply --env ENV [--dry-run]`: reconcile the backends with recorded state.
 import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
-import { apply } from "../state/apply.ts";
+import { apply } from "../reconcile/apply.ts";
 
 export const help = `Usage: deno task wod apply --env ENV [--dry-run] [--private DIR] [--json]
 
@@ -14,7 +14,11 @@ the seat unparks it). A run that gets no seat result back (unreachable host, pla
 timeout) changes no seat. The whole run holds the environment's lease on the state store
 (state/<env>/lease.json, renewed while running, free again at the end or 10 min after a crash):
 a second apply of the same environment meanwhile stops with an error naming the holder.
-Nothing pending: no backend run, no lease and no commit. --dry-run prints the tasks only.
+A front-end callback that fails (CLEANUP, RESET, PURGE reported to the front end) is kept in state as a
+pending delivery (state/<env>/deliveries.json, the password sealed) and retried by every apply until
+delivered (\`wod state\` lists them). Nothing pending: no backend run, no lease and no commit. While
+\`wod reconcile\` runs for ENV it holds the lease: this command is refused then. --dry-run prints the
+tasks only.
 Exit code: 0 when every seat action succeeded, 1 otherwise.`;
 
 export async function run(args: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 // `wod expire --env ENV [--now ISO-8601]`: reminders and expiry orders at time --now.
 import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
 import { UsageError } from "../common/errors.ts";
-import { expire } from "../state/expire.ts";
+import { expire } from "../reconcile/expire.ts";
 
 export const help = `Usage: deno task wod expire --env ENV [--now ISO-8601] [--private DIR] [--json]
 

@@ -7,6 +7,7 @@ import { throwOnConfigErrors } from "../config/report.ts";
 import { jsonLogger, startListener } from "../mail/listener.ts";
 import { DirSink, type OrderSink } from "../mail/sink.ts";
 import { DispatchSink } from "../mail/dispatch.ts";
+import { wakingSink } from "../mail/wake.ts";
 
 export const help = `
 Usage: deno task wod listen --env ENV [--listen HOST:PORT] [--health HOST:PORT|none] [--spool DIR]
@@ -40,6 +41,8 @@ Options:
   --health HOST:PORT   HTTP health endpoint, GET /health (default: 127.0.0.1, SMTP port + 1; "none")
   --spool DIR          spool directory (default: .wod/spool/ENV under the repository)
   --record-to DIR      record orders in DIR/orders.jsonl instead of the state store (tests, bench)
+  --wake URL           after recording orders, POST this URL, e.g. http://127.0.0.1:10030/wake of
+                       \`wod reconcile\` (default: orders.reconciler_wake; best effort; "none": off)
   --private DIR        private overlay checkout
   --hostname NAME      name in the SMTP greeting (default: the machine's host name)
   --max-connections N  concurrent SMTP connections (default 200)
@@ -69,6 +72,7 @@ export async function run(args: string[]): Promise<number> {
     health: { type: "string" },
     spool: { type: "string" },
     "record-to": { type: "string" },
+    wake: { type: "string" },
     private: { type: "string" },
     hostname: { type: "string" },
     "max-connections": { type: "string" },
@@ -159,6 +163,11 @@ export async function run(args: string[]): Promise<number> {
   } else {
     const { openStore } = await import("../state/store.ts");
     sink = await openStore(root, envName, { config: cfg, privateDir });
+  }
+  const wake = values.wake ?? orders.reconciler_wake;
+  if (wake && wake !== "none" && !orders.dispatch) {
+    if (!/^https?:\/\//.test(wake)) throw new UsageError(`Invalid --wake "${wake}": expected an http:// URL`);
+    sink = wakingSink(sink, wake, log);
   }
   const listener = await startListener({
     cfg,

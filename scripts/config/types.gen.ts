@@ -67,6 +67,8 @@ export type EnvironmentOrders = {
   replay_window_seconds?: number;
   /** Drain orders into workflow_dispatch calls instead of commits. */
   dispatch?: boolean;
+  /** URL the listener POSTs to after recording orders, e.g. http://127.0.0.1:10030/wake of `wod reconcile` on the same host (best effort; the reconciler also polls the state remote). */
+  reconciler_wake?: string;
   /** PEM certificate chain offered with STARTTLS (with tls_key_file); absent: no STARTTLS. */
   tls_cert_file?: string;
   /** PEM private key of tls_cert_file. */

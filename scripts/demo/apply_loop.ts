@@ -4,7 +4,7 @@
 // latency bench uses this loop as that trigger. Orders recorded while one apply runs are taken by the
 // next one, so a burst becomes a few batched backend runs, not one run per seat.
 import { loadConfig } from "../config/load.ts";
-import { apply, type ApplyReport } from "../state/apply.ts";
+import { apply, type ApplyReport } from "../reconcile/apply.ts";
 import { openStore } from "../state/store.ts";
 import { sleep } from "./procs.ts";
 

@@ -25,6 +25,8 @@ export interface PassResult {
   orders: string[];
   /** Credentials or callbacks that could not be delivered (they stay pending in state). */
   deliveriesFailed?: number;
+  /** Front-end callbacks still pending delivery after the pass (retried with backoff). */
+  deliveriesPending?: number;
 }
 
 export interface ReconcilerDeps {
@@ -35,7 +37,7 @@ export interface ReconcilerDeps {
   /** The state remote's current tip (a commit id), to notice new orders without a nudge. */
   stateTip(): Promise<string | undefined>;
   /** Seats by status (for /metrics) and how many have pending actions. */
-  seatCounts(): Promise<{ byStatus: Record<string, number>; pending: number }>;
+  seatCounts(): Promise<{ byStatus: Record<string, number>; pending: number; deliveries?: number }>;
   lease: Lease;
   now?: () => Date;
   log?: (event: string, fields?: Record<string, unknown>) => void;
@@ -65,6 +67,8 @@ export interface ReconcilerHealth {
   lastResult?: "ok" | "failed" | "error";
   lastError?: string;
   pending: number;
+  /** Front-end callbacks recorded as pending delivery. */
+  pendingDeliveries: number;
   consecutiveFailures: number;
   nextRetry?: string;
 }
@@ -84,6 +88,7 @@ export class Reconciler {
   private retryAt = 0;
   private failures = 0;
   private pending = 0;
+  private pendingDeliveries = 0;
   private lastReconcile?: Date;
   private lastResult?: "ok" | "failed" | "error";
   private lastError?: string;
@@ -227,6 +232,7 @@ export class Reconciler {
   private async pass(why: string): Promise<void> {
     const started = performance.now();
     this.running = true;
+    this.log("pass-started", { why });
     try {
       // This pass covers everything recorded up to the tip read now.
       const tip = await this.deps.stateTip().catch(() => undefined);
@@ -247,10 +253,13 @@ export class Reconciler {
       if (counts) {
         this.seatsByStatus = counts.byStatus;
         this.pending = counts.pending;
+        this.pendingDeliveries = counts.deliveries ?? r.deliveriesPending ?? 0;
       }
       this.lastResult = r.failed > 0 ? "failed" : "ok";
       this.lastError = undefined;
+      const undelivered = r.deliveriesPending ?? 0;
       if (r.failed > 0) this.backoff(`${r.failed} seat action(s) failed`);
+      else if (undelivered > 0) this.backoff(`${undelivered} front-end callback(s) pending delivery`);
       else this.failures = 0;
       this.passes[this.lastResult]++;
     } catch (err) {
@@ -291,6 +300,7 @@ export class Reconciler {
       lastResult: this.lastResult,
       lastError: this.lastError,
       pending: this.pending,
+      pendingDeliveries: this.pendingDeliveries,
       consecutiveFailures: this.failures,
       nextRetry: this.failures > 0 ? new Date(this.retryAt).toISOString() : undefined,
     };
@@ -338,6 +348,8 @@ export class Reconciler {
     }
     metric("wod_reconcile_pending_seats", "gauge", "Seats with pending actions.");
     l.push(`wod_reconcile_pending_seats ${this.pending}`);
+    metric("wod_reconcile_pending_deliveries", "gauge", "Front-end callbacks pending delivery (retried).");
+    l.push(`wod_reconcile_pending_deliveries ${this.pendingDeliveries}`);
     metric("wod_reconcile_lease_held", "gauge", "1 while this reconciler holds the environment's lease.");
     l.push(`wod_reconcile_lease_held ${this.leaseHeld ? 1 : 0}`);
     metric("wod_reconcile_consecutive_failures", "gauge", "Failed passes in a row.");

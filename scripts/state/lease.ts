@@ -48,7 +48,7 @@ function defaultHolder(): string {
 }
 
 /** The tree under a store that offers one (LedgerStore), or undefined. */
-function treeOf(store: StateStore): { tree: TreeStore; prefix: string } | undefined {
+export function treeOf(store: StateStore): { tree: TreeStore; prefix: string } | undefined {
   const s = store as unknown as { tree?: TreeStore; prefix?: string };
   return s.tree && typeof s.tree.transact === "function"
     ? { tree: s.tree, prefix: s.prefix ?? STATE_DIR }

@@ -349,15 +349,39 @@ export function defaultRemote(root: string, env: string): string {
   return join(root, ".wod", "state", `${env}.git`);
 }
 
+/** Where an environment's recorded state lives: the store kind, the git remote (git kind), branch, path. */
+export function stateLocation(
+  root: string,
+  env: string,
+  e: Environment,
+  opts: Pick<OpenStoreOptions, "kind" | "remote" | "branch"> = {},
+): { kind: "git" | "github"; remote: string; createBare: boolean; branch: string; prefix: string } {
+  const st = e.state ?? {};
+  const kind = opts.kind ?? st.store ?? "git";
+  let remote = opts.remote ?? st.remote;
+  let createBare = false;
+  if (!remote) {
+    remote = defaultRemote(root, env);
+    createBare = true;
+  } else if (!/^[a-z+]+:\/\//.test(remote) && !/^[^/]+@[^/:]+:/.test(remote) && !isAbsolute(remote)) {
+    remote = resolve(root, remote);
+  }
+  return {
+    kind,
+    remote,
+    createBare,
+    branch: opts.branch ?? st.branch ?? "state",
+    prefix: st.path ?? STATE_DIR,
+  };
+}
+
 export async function openStore(root: string, env: string, opts: OpenStoreOptions = {}): Promise<StateStore> {
   const cfg = opts.config ?? await loadConfig(root, { privateDir: opts.privateDir });
   const entry = requireEnvironment(cfg, env);
   const e: Environment = entry.value;
   const st = e.state ?? {};
-  const branch = opts.branch ?? st.branch ?? "state";
-  const prefix = st.path ?? STATE_DIR;
+  const { kind, remote, createBare, branch, prefix } = stateLocation(root, env, e, opts);
   const recipients = opts.recipients ?? e.seal?.recipients ?? [];
-  const kind = opts.kind ?? st.store ?? "git";
   if (kind === "github") {
     const { openGithubTree } = await import("../git/github_store.ts");
     const repo = opts.github?.repo ?? st.github_repo ?? Deno.env.get("GITHUB_REPOSITORY");
@@ -378,14 +402,6 @@ export async function openStore(root: string, env: string, opts: OpenStoreOption
     return new LedgerStore(tree, env, recipients, prefix);
   }
   const { openGitTree } = await import("../git/git_store.ts");
-  let remote = opts.remote ?? st.remote;
-  let create = false;
-  if (!remote) {
-    remote = defaultRemote(root, env);
-    create = true;
-  } else if (!/^[a-z+]+:\/\//.test(remote) && !/^[^/]+@[^/:]+:/.test(remote) && !isAbsolute(remote)) {
-    remote = resolve(root, remote);
-  }
-  const tree = await openGitTree({ remote, branch, createBare: create });
+  const tree = await openGitTree({ remote, branch, createBare });
   return new LedgerStore(tree, env, recipients, prefix);
 }

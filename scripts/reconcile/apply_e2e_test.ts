@@ -8,7 +8,7 @@ import { exec } from "../common/exec.ts";
 import { orderArgs, stateFixture, wod } from "../testing/state_fixture.ts";
 import { startFrontendServer } from "../testing/frontend_server.ts";
 import { startSmtpSink } from "../testing/smtp_sink.ts";
-import { newIdentity } from "./seal.ts";
+import { newIdentity } from "../state/seal.ts";
 
 const SEAT = 57;
 const seatsModule = new URL("../backend/seats.ts", import.meta.url);
@@ -174,7 +174,7 @@ Deno.test({
       // The participant works; then an apply of a new CREATE of the same order crashes after the
       // credentials went out and before the commit (simulated: the commit fails).
       await sandboxSsh(sandbox, ["sh"], `runuser -u student${seat} -- sh -c 'echo mine > ${work}'\n`);
-      const { openStore } = await import("./store.ts");
+      const { openStore } = await import("../state/store.ts");
       const { apply } = await import("./apply.ts");
       const store = await openStore(fx.root, fx.env);
       try {

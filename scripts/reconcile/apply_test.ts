@@ -6,11 +6,11 @@ import { exec } from "../common/exec.ts";
 import { order, stateFixture } from "../testing/state_fixture.ts";
 import { startFrontendServer } from "../testing/frontend_server.ts";
 import { startSmtpSink } from "../testing/smtp_sink.ts";
-import { openStore } from "./store.ts";
+import { openStore } from "../state/store.ts";
 import { apply, type RunSeatTasks } from "./apply.ts";
 import type { SeatTask } from "../backend/seats.ts";
 import { expire } from "./expire.ts";
-import { newIdentity } from "./seal.ts";
+import { newIdentity } from "../state/seal.ts";
 
 Deno.test("apply: one run per backend, failing seat isolated and retried, credentials delivered, nothing pending -> no commit", async () => {
   const fe = await startFrontendServer();

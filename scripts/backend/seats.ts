@@ -4,8 +4,9 @@
 import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
 import { WodError } from "../common/errors.ts";
-import { exec, redactText } from "../common/exec.ts";
-import { findBackend, loadConfig, type WorkshopEntry } from "../config/load.ts";
+import { exec } from "../common/exec.ts";
+import { redactText } from "../common/log.ts";
+import { findBackend, loadConfig, requireEnvironment, type WorkshopEntry } from "../config/load.ts";
 import type { EnvironmentBackend, Order } from "../config/types.gen.ts";
 import {
   BRANDING_VARS,
@@ -76,8 +77,7 @@ export async function backendConnection(
   privateDir?: string,
 ) {
   const cfg = await loadConfig(root, { privateDir });
-  const env = cfg.environments.get(envName);
-  if (!env) throw new WodError(`Unknown environment "${envName}" in ${root}/environments`);
+  const env = requireEnvironment(cfg, envName);
   return await connectionFor(findBackend(env, backendName), envName);
 }
 
@@ -214,10 +214,7 @@ export interface RunSeatOptions {
 /** ONE ansible-playbook run for all tasks of that backend. Results are in task order. */
 export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> {
   const cfg = await loadConfig(opts.root, { privateDir: opts.privateDir });
-  const env = cfg.environments.get(opts.env);
-  if (!env) {
-    throw new WodError(`Unknown environment "${opts.env}": no environments/${opts.env}.yaml in ${opts.root}`);
-  }
+  const env = requireEnvironment(cfg, opts.env);
   const backend = findBackend(env, opts.backend);
   const [first, last] = backend.students as [number, number];
   for (const t of opts.tasks) {

@@ -9,8 +9,10 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../comm
 import { exec } from "../common/exec.ts";
 import { ensureSandbox, sandboxSsh } from "../backend/sandbox.ts";
 import { runWorkflow } from "../workflows/runner.ts";
-import { cloneWorkingTree, commitAll, git } from "../workflows/workspace.ts";
-import { compare, hostKeyPinned, sshRun } from "./drift.ts";
+import { cloneWorkingTree, commitAll } from "../workflows/workspace.ts";
+import { gitText as git } from "../common/git.ts";
+import { compare } from "./drift.ts";
+import { hostKeyPinned, sshRun } from "../backend/probe.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const UNKNOWN = "student1069"; // outside the pool [1, 120]

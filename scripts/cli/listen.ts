@@ -4,7 +4,8 @@ import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
 import { UsageError, WodError } from "../common/errors.ts";
 import { loadConfig, requireEnvironment } from "../config/load.ts";
 import { throwOnConfigErrors } from "../config/report.ts";
-import { jsonLogger, startListener } from "../mail/listener.ts";
+import { startListener } from "../mail/listener.ts";
+import { createLogger } from "../common/log.ts";
 import { DirSink, type OrderSink } from "../mail/sink.ts";
 import { DispatchSink } from "../mail/dispatch.ts";
 
@@ -131,7 +132,7 @@ export async function run(args: string[]): Promise<number> {
     auth = { user: orders.auth_user, password };
   }
   const spoolDir = values.spool ?? join(root, ".wod", "spool", envName);
-  const log = jsonLogger();
+  const log = createLogger();
   let sink: OrderSink;
   const recordTo = values["record-to"] as string | undefined;
   if (recordTo) sink = new DirSink(recordTo);

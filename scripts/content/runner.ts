@@ -5,7 +5,7 @@
 // up by a real CLEANUP whatever happened, also when the run is aborted (SIGINT/SIGTERM in the CLI).
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
-import { type Config, loadConfig, type WorkshopEntry } from "../config/load.ts";
+import { type Config, loadConfig, requireEnvironment, type WorkshopEntry } from "../config/load.ts";
 import { checkTemplates, PLATFORM_VARS } from "../config/template.ts";
 import { connectionFor, runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
 import { HubClient, HubSession } from "../backend/hub.ts";
@@ -202,10 +202,7 @@ const counts0 = () => ({ run: 0, passed: 0, failed: 0, skipped: 0, notRun: 0 });
 export async function testWorkshops(opts: TestOptions): Promise<WorkshopResult[]> {
   const log = opts.log ?? (() => {});
   const cfg = await loadConfig(opts.root, { privateDir: opts.privateDir });
-  const env = cfg.environments.get(opts.env);
-  if (!env) {
-    throw new WodError(`Unknown environment "${opts.env}": no environments/${opts.env}.yaml in ${opts.root}`);
-  }
+  const env = requireEnvironment(cfg, opts.env);
   const ids = opts.workshops?.length
     ? opts.workshops
     : [...cfg.workshops.keys()].filter((id) => env.value.backends.some((b) => b.ranges?.[id])).sort();

@@ -10,6 +10,7 @@
 // and, when .ci/setup must install it, its package to .ci/apt-packages.txt (doctor_test.ts checks
 // that every package listed there is the fix of some check).
 import { dirname, join } from "node:path";
+import { exec, type ExecResult } from "../common/exec.ts";
 import { ansibleUses, backendPythonImports, type PluginKind } from "./ansible_uses.ts";
 
 export type Status = "ok" | "missing" | "wrong-version" | "failed" | "skipped";
@@ -318,36 +319,17 @@ function isExecutable(p: string): boolean {
   }
 }
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Ran = ExecResult;
+
+/** What a probe sees of our environment: the base (exec.ts) and what changes how Python and Ansible run. */
+const PROBE_INHERIT = ["PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "ANSIBLE_*"];
 
 async function run(
   cmd: string,
   args: string[],
   opts: { stdin?: string; cwd?: string; env?: Record<string, string> } = {},
 ): Promise<Ran> {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: opts.cwd,
-    env: opts.env,
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+  return await exec(cmd, args, { ...opts, inherit: PROBE_INHERIT, allowFailure: true });
 }
 
 /** -1, 0, 1 for dotted numeric versions ("2.14.18" vs "2.14"). */

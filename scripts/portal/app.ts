@@ -2,7 +2,9 @@
 // (so `wod apply` reports here), admin pages. Served by Deno.serve; state in a PortalStore (SQLite or
 // PostgreSQL); emails and orders go through an outbox, so a crash between the registration and its
 // order loses nothing and sends nothing twice.
-import type { Config } from "../config/load.ts";
+import { WodError } from "../common/errors.ts";
+import { createLogger, type LogFn } from "../common/log.ts";
+import { type Config, requireEnvironment } from "../config/load.ts";
 import type { Environment, EnvironmentBackend, Seat } from "../config/types.gen.ts";
 import { isSaneEmail } from "../orders/check.ts";
 import type { Mailer, Rendered } from "../notify/email.ts";
@@ -71,7 +73,7 @@ export interface PortalOptions {
   /** Hub base URL per backend. */
   hubUrl: (b: EnvironmentBackend) => Promise<string>;
   now?: () => Date;
-  log?: (event: string, fields?: Record<string, unknown>) => void;
+  log?: LogFn;
   /** How often the outbox worker and the recorded-state refresh run (ms). */
   tickMs?: number;
 }
@@ -114,16 +116,14 @@ export class Portal {
   private again = false;
   private closed = false;
   private inflight = new Set<Promise<unknown>>();
-  private log: (event: string, fields?: Record<string, unknown>) => void;
+  private log: LogFn;
 
   constructor(readonly o: PortalOptions) {
-    const e = o.cfg.environments.get(o.env);
-    if (!e) throw new Error(`Unknown environment ${o.env}`);
-    this.env = e.value;
+    this.env = requireEnvironment(o.cfg, o.env).value;
     const l = o.limits ?? { perAddress: 20, perEmail: 5, windowMs: 3_600_000 };
     this.byAddress = new RateLimiter(l.perAddress, l.windowMs);
     this.byEmail = new RateLimiter(l.perEmail, l.windowMs);
-    this.log = o.log ?? ((event, fields) => console.log(JSON.stringify({ event, ...fields })));
+    this.log = o.log ?? createLogger({ sync: true });
   }
 
   private now(): Date {
@@ -260,7 +260,11 @@ export class Portal {
     const reg = await this.o.store.byId(item.registrationId);
     const now = () => this.now().toISOString();
     try {
-      if (!reg) throw new Error(`registration ${item.registrationId} is gone`);
+      if (!reg) {
+        throw new WodError(
+          `Registration ${item.registrationId} is no longer in the portal's database: its ${item.kind} cannot be delivered`,
+        );
+      }
       if (item.kind === "order-create" || item.kind === "order-cleanup") {
         await this.o.orders.send({
           action: item.kind === "order-create" ? "CREATE" : "CLEANUP",

@@ -1,4 +1,4 @@
-// wod drift against the shared sandbox backend (seats 60-69 only, notes/INTERFACES.md): each kind
+// wod drift against the shared sandbox backend (seats 60-69 only, docs/testbed.md): each kind
 // of drift is planted for real (an account deleted, an unknown account added, a server started on
 // a free seat through the hub API, the content of an active seat removed) and must be found, with
 // exit 2; --repair records orders. Everything planted is undone at the end.

@@ -6,7 +6,7 @@
 //
 // The demo's settings are a private overlay (<work>/private/environments/<env>.yaml, see
 // docs/private-fork.md): the seat range of the demo workshop (seats 70-79 of the shared sandbox,
-// INTERFACES.md), the mail catcher as SMTP relay with send_credentials, an age recipient for the
+// docs/testbed.md), the mail catcher as SMTP relay with send_credentials, an age recipient for the
 // participant's email (identity in <work>/age-identity.txt, 0600), and the state remote
 // <work>/state.git. Nothing in the repository is changed.
 import { join } from "node:path";
@@ -356,18 +356,17 @@ async function prepareStateAndMail(run: DemoRun): Promise<void> {
   await writeOverlay(run, recipient);
 }
 
+/** `wod <command>` of a demo service: the demo's environment and overlay, listening on loopback `port`. */
+function serviceArgs(st: DemoState, command: string, port: number): string[] {
+  return [command, "--env", st.env, "--private", st.privateDir, "--listen", `127.0.0.1:${port}`];
+}
+
 async function startOrderListener(st: DemoState): Promise<void> {
   await startAndWait(
     st,
     "listener",
     wodArgv([
-      "listen",
-      "--env",
-      st.env,
-      "--private",
-      st.privateDir,
-      "--listen",
-      `127.0.0.1:${st.listenPort}`,
+      ...serviceArgs(st, "listen", st.listenPort!),
       "--health",
       `127.0.0.1:${st.healthPort}`,
       "--spool",
@@ -384,17 +383,7 @@ async function startPortal(st: DemoState): Promise<void> {
   await startAndWait(
     st,
     "portal",
-    wodArgv([
-      "portal",
-      "--env",
-      st.env,
-      "--private",
-      st.privateDir,
-      "--listen",
-      `127.0.0.1:${st.portalPort}`,
-      "--data-dir",
-      join(st.work, "portal"),
-    ]),
+    wodArgv([...serviceArgs(st, "portal", st.portalPort!), "--data-dir", join(st.work, "portal")]),
     `${st.portalUrl}/health`,
     { env: { WOD_ROOT: st.root, WOD_FRONTEND_USER: st.api!.user, WOD_FRONTEND_PASSWORD: st.api!.password } },
   );

@@ -332,6 +332,11 @@ async function run(
   return await exec(cmd, args, { ...opts, inherit: PROBE_INHERIT, allowFailure: true });
 }
 
+/** The fields every required check of this machine shares. */
+function controllerCheck(name: string, usedBy: string) {
+  return { scope: "controller", name, required: true, usedBy };
+}
+
 /** -1, 0, 1 for dotted numeric versions ("2.14.18" vs "2.14"). */
 export function compareVersions(a: string, b: string): number {
   const pa = a.split(".").map((x) => parseInt(x, 10) || 0);
@@ -455,24 +460,14 @@ function denoCheck(ctx: DoctorContext): CheckResult {
 }
 
 function rootCheck(ctx: DoctorContext): CheckResult {
-  const base = {
-    scope: "controller",
-    name: "root",
-    required: true,
-    usedBy: "the sandbox, the demo and the tests (mounts, namespaces, chroot)",
-  };
+  const base = controllerCheck("root", "the sandbox, the demo and the tests (mounts, namespaces, chroot)");
   return ctx.uid === 0
     ? { ...base, status: "ok", detail: "running as uid 0" }
     : { ...base, status: "failed", detail: `running as uid ${ctx.uid}`, fix: "run as root (sudo -i)" };
 }
 
 async function namespacesCheck(ctx: DoctorContext): Promise<CheckResult> {
-  const base = {
-    scope: "controller",
-    name: "namespaces",
-    required: true,
-    usedBy: "the sandbox (mount, pid, uts, ipc namespaces)",
-  };
+  const base = controllerCheck("namespaces", "the sandbox (mount, pid, uts, ipc namespaces)");
   const unshare = which("unshare", ctx.path);
   if (!unshare) {
     return { ...base, status: "skipped", detail: "unshare is missing (see above)", fix: apt("util-linux") };
@@ -580,12 +575,10 @@ async function pluginChecks(ctx: DoctorContext, py: Promise<string | undefined>)
 /** Python modules of the backend scripts (they run on the backends; stdlib only, checked here too). */
 async function backendImportsCheck(ctx: DoctorContext): Promise<CheckResult> {
   const mods = await backendPythonImports(ctx.root);
-  const base = {
-    scope: "controller",
-    name: `python: backend script modules (${mods.length})`,
-    required: true,
-    usedBy: "ansible/roles/*/files (run on the backends)",
-  };
+  const base = controllerCheck(
+    `python: backend script modules (${mods.length})`,
+    "ansible/roles/*/files (run on the backends)",
+  );
   const py = which("python3", ctx.path) ?? "/usr/bin/python3";
   const out = await run(py, [
     "-c",
@@ -617,12 +610,7 @@ function existingAncestor(p: string): string {
 }
 
 async function diskCheck(ctx: DoctorContext): Promise<CheckResult> {
-  const base = {
-    scope: "controller",
-    name: "free disk (sandbox)",
-    required: true,
-    usedBy: "the sandbox image and its per-run layer",
-  };
+  const base = controllerCheck("free disk (sandbox)", "the sandbox image and its per-run layer");
   const dirs = [...new Set([existingAncestor(ctx.sandboxDir), existingAncestor(ctx.imageCache)])];
   const df = which("df", ctx.path) ?? "/bin/df";
   const out = await run(df, ["-Pk", ...dirs]).catch(() => undefined);

@@ -103,6 +103,32 @@ function securityHeaders(res: Response): Response {
   return res;
 }
 
+/** What is wrong with the registration form's fields (empty: nothing). */
+export function formErrors(values: FormValues): FormErrors {
+  const errors: FormErrors = {};
+  if (!values.email) errors.email = "Enter your email address.";
+  else if (!isSaneEmail(values.email)) {
+    errors.email =
+      "Enter an email address like name@example.org (letters, digits and . _ % + - before the @).";
+  }
+  if (!values.first_name) errors.first_name = "Enter your first name.";
+  else if (!NAME_RE.test(values.first_name)) {
+    errors.first_name = "Your first name must be 1 to 100 characters, without < or >.";
+  }
+  if (!values.last_name) errors.last_name = "Enter your last name.";
+  else if (!NAME_RE.test(values.last_name)) {
+    errors.last_name = "Your last name must be 1 to 100 characters, without < or >.";
+  }
+  if (!values.company) errors.company = 'Enter your company or organisation (or "none").';
+  else if (!NAME_RE.test(values.company)) {
+    errors.company = "The company must be 1 to 100 characters, without < or >.";
+  }
+  if (!values.consent) {
+    errors.consent = "Tick the box to agree to the terms: we need it to keep your name and email.";
+  }
+  return errors;
+}
+
 export class Portal {
   readonly env: Environment;
   private byAddress: RateLimiter;
@@ -464,7 +490,7 @@ export class Portal {
     if (m === "POST" && p === "/register") return await this.register(req, info);
     mm = /^\/status\/([A-Za-z0-9_-]{20,64})(\/live|\/delete)?$/.exec(p);
     if (mm) return await this.status(req, mm[1], mm[2] ?? "");
-    // The original api-db's callback API (INTEROP.md).
+    // The original api-db's callback API (docs/interop.md).
     if (m === "POST" && p === "/login") return await this.apiLogin(req);
     mm = /^\/(student|customer)\/([A-Za-z0-9_-]{1,64})$/.exec(p);
     if (m === "PUT" && mm) return await this.apiPut(req, mm[1] as "student" | "customer", mm[2]);
@@ -478,6 +504,15 @@ export class Portal {
     const buf = await req.arrayBuffer();
     if (buf.byteLength > MAX_FORM_BYTES) return undefined;
     return new URLSearchParams(new TextDecoder().decode(buf));
+  }
+
+  /** The form's CSRF token matches the cookie's (double submit, HMAC-signed). */
+  private formCsrfOk(req: Request, f: URLSearchParams): boolean {
+    return csrfOk(
+      this.o.secret,
+      parseCookies(req.headers.get("cookie")).get(CSRF_COOKIE),
+      f.get("csrf") ?? undefined,
+    );
   }
 
   // ---------- registration ----------
@@ -519,11 +554,7 @@ export class Portal {
         c.setCookie,
       );
     if (
-      !csrfOk(
-        this.o.secret,
-        parseCookies(req.headers.get("cookie")).get(CSRF_COOKIE),
-        f.get("csrf") ?? undefined,
-      )
+      !this.formCsrfOk(req, f)
     ) {
       this.log("refused", { reason: "csrf", workshop });
       return await page(403, {
@@ -547,27 +578,7 @@ export class Portal {
           "The registration was refused as automated. If you are a person, reload the page and try again.",
       });
     }
-    const errors: FormErrors = {};
-    if (!values.email) errors.email = "Enter your email address.";
-    else if (!isSaneEmail(values.email)) {
-      errors.email =
-        "Enter an email address like name@example.org (letters, digits and . _ % + - before the @).";
-    }
-    if (!values.first_name) errors.first_name = "Enter your first name.";
-    else if (!NAME_RE.test(values.first_name)) {
-      errors.first_name = "Your first name must be 1 to 100 characters, without < or >.";
-    }
-    if (!values.last_name) errors.last_name = "Enter your last name.";
-    else if (!NAME_RE.test(values.last_name)) {
-      errors.last_name = "Your last name must be 1 to 100 characters, without < or >.";
-    }
-    if (!values.company) errors.company = 'Enter your company or organisation (or "none").';
-    else if (!NAME_RE.test(values.company)) {
-      errors.company = "The company must be 1 to 100 characters, without < or >.";
-    }
-    if (!values.consent) {
-      errors.consent = "Tick the box to agree to the terms: we need it to keep your name and email.";
-    }
+    const errors = formErrors(values);
     if (Object.keys(errors).length) {
       this.log("refused", { reason: "invalid", fields: Object.keys(errors), workshop });
       return await page(400, errors);
@@ -668,11 +679,7 @@ export class Portal {
       const f = await this.form(req);
       if (
         !f ||
-        !csrfOk(
-          this.o.secret,
-          parseCookies(req.headers.get("cookie")).get(CSRF_COOKIE),
-          f.get("csrf") ?? undefined,
-        )
+        !this.formCsrfOk(req, f)
       ) {
         return html(
           messagePage("Not accepted", "This form has expired: reload the status page and try again."),
@@ -832,11 +839,7 @@ export class Portal {
       const f = await this.form(req);
       if (
         !f ||
-        !csrfOk(
-          this.o.secret,
-          parseCookies(req.headers.get("cookie")).get(CSRF_COOKIE),
-          f.get("csrf") ?? undefined,
-        )
+        !this.formCsrfOk(req, f)
       ) {
         return this.withCookie(
           html(
@@ -905,11 +908,7 @@ export class Portal {
       const f = await this.form(req);
       if (
         !f ||
-        !csrfOk(
-          this.o.secret,
-          parseCookies(req.headers.get("cookie")).get(CSRF_COOKIE),
-          f.get("csrf") ?? undefined,
-        )
+        !this.formCsrfOk(req, f)
       ) {
         return html(messagePage("Not accepted", "The form expired: reload the admin page."), 403);
       }

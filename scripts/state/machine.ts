@@ -84,6 +84,13 @@ function refuseCreate(seat: Seat, order: Order, name: string): void {
   }
 }
 
+/** The seat cleaning with `pending` actions queued, its failed attempts forgotten (a fresh start). */
+function queued(base: Seat, workshop: string, pending: SeatPendingAction[]): Seat {
+  const out: Seat = { ...base, status: "cleaning", workshop, pending };
+  delete out.attempts;
+  return out;
+}
+
 /**
  * The seat after `order`. Throws TransitionError when the order is illegal in the seat's status.
  * The caller checks idempotency (an order id already recorded is a duplicate, not a transition).
@@ -161,14 +168,7 @@ export function transition(seat: Seat, order: Order, ctx: OrderContext): Seat {
       }
       const pending = seat.pending ?? [];
       if (pending.some((p) => p.action === "RESET")) return base;
-      const out: Seat = {
-        ...base,
-        status: "cleaning",
-        workshop: seat.workshop ?? order.workshop,
-        pending: [...pending, pend("RESET")],
-      };
-      delete out.attempts;
-      return out;
+      return queued(base, seat.workshop ?? order.workshop, [...pending, pend("RESET")]);
     }
     case "PURGE": {
       if (otherCustomer) {
@@ -180,14 +180,7 @@ export function transition(seat: Seat, order: Order, ctx: OrderContext): Seat {
         p.action === "CLEANUP" && seat.status === "cleaning"
       );
       if ((seat.pending ?? []).some((p) => p.action === "PURGE")) return base;
-      const out: Seat = {
-        ...base,
-        status: "cleaning",
-        workshop: seat.workshop ?? order.workshop,
-        pending: [...pending, pend("PURGE")],
-      };
-      delete out.attempts;
-      return out;
+      return queued(base, seat.workshop ?? order.workshop, [...pending, pend("PURGE")]);
     }
   }
 }

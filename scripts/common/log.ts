@@ -81,8 +81,3 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   };
   return Object.assign(log, { flush });
 }
-
-/** An event log onto a line callback (the progress lines of the CLI): each event as one text line. */
-export function textLog(line: (text: string) => void): LogFn {
-  return (event, fields) => line(textLine(event, fields));
-}

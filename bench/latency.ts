@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { exec } from "../scripts/common/exec.ts";
+import { initBare } from "../scripts/common/git.ts";
 import { ensureSandbox } from "../scripts/backend/sandbox.ts";
 import { runSeatTasks } from "../scripts/backend/seats.ts";
 import { sendMessage } from "../scripts/mail/testing.ts";
@@ -104,7 +105,7 @@ async function rig(name: string): Promise<Rig> {
   const dir = join(tmp, name);
   const remote = join(dir, "state.git");
   await Deno.mkdir(join(dir, "private", "environments"), { recursive: true });
-  await exec("git", ["init", "-q", "--bare", remote]);
+  await initBare(remote);
   const port = freePort(true);
   await Deno.writeTextFile(
     join(dir, "private", "environments", "local.yaml"),

@@ -1,7 +1,7 @@
 // Recording orders into a local bare git remote: 1000 orders batched (100 per commit, as the mail
 // listener drains its spool) against the baseline of one commit per order, in the same run.
 // Prints `name: value unit` lines.
-import { exec } from "../scripts/common/exec.ts";
+import { git, initBare } from "../scripts/common/git.ts";
 import type { Order } from "../scripts/config/types.gen.ts";
 import { openStore } from "../scripts/state/store.ts";
 
@@ -27,7 +27,7 @@ function orders(tag: string): Order[] {
 async function timed(batch: number, tag: string): Promise<{ perS: number; commits: number }> {
   const remote = await Deno.makeTempDir({ prefix: "wod-bench-remote-" });
   try {
-    await exec("git", ["init", "-q", "--bare", remote]);
+    await initBare(remote);
     const store = await openStore(ROOT, "local", { kind: "git", remote, branch: "state" });
     const list = orders(tag);
     const t0 = performance.now();
@@ -38,7 +38,7 @@ async function timed(batch: number, tag: string): Promise<{ perS: number; commit
     const s = (performance.now() - t0) / 1000;
     await store.close();
     const commits = Number(
-      (await exec("git", ["rev-list", "--count", "state"], { cwd: remote })).stdout.trim(),
+      (await git(["rev-list", "--count", "state"], { cwd: remote })).stdout.trim(),
     );
     return { perS: list.length / s, commits };
   } finally {

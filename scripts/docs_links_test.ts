@@ -19,17 +19,26 @@ const DOCS_LINK = /(?<![\w/.-])docs\/[\w/.-]+?\.md\b/g;
  * changed). The test prints the ones that no longer do.
  */
 const LEFT_TO_FIX = new Set([
-  "scripts/config/template.ts",
+  // Being rewritten by other changes of issue 15 at the same time (the order pipeline, the sandbox as a
+  // connection provider, the listener's docs).
   "scripts/orders/parse.ts",
   "scripts/backend/sandbox.ts",
-  "scripts/backend/seats_test.ts",
   "scripts/mail/README.md",
   "scripts/mail/testing.ts",
-  "scripts/cli/drift_test.ts",
-  "scripts/demo/order.ts",
-  "scripts/demo/flow.ts",
-  "scripts/portal/app.ts", // being written now, in the portal's branch
 ]);
+
+/**
+ * A cited Markdown file: a path (`docs/cli.md`, `../shared/DESIGN.md`) or an upper-case document name
+ * (`README.md`, `INTEROP.md`); a lower-case bare name (`--markdown result.md`) is an output, not a citation.
+ */
+const MD_CITED = /(?<![\w/.<>${}-])(?:(?:\.\.?\/)*[\w-]+(?:\/[\w.-]+)+|[A-Z][A-Z0-9_-]*)\.md\b/g;
+
+/** Whether `cited` (in `file`, both relative to the root) names a file of this repository. */
+function inRepo(file: string, cited: string): boolean {
+  return [join(ROOT, cited), join(ROOT, file, "..", cited)].some((p) =>
+    !relative(ROOT, p).startsWith("..") && existsSync(p)
+  );
+}
 
 async function* textFiles(path: string): AsyncGenerator<string> {
   const info = await Deno.stat(path).catch(() => undefined);
@@ -77,4 +86,24 @@ Deno.test("no file cites design notes that live outside the repository", async (
     `${c.file}:${c.line} cites ${c.cited}: cite docs/interop.md, docs/cli.md or docs/testbed.md instead`
   );
   assertEquals(bad, []);
+});
+
+Deno.test("every Markdown file cited outside tests is in the repository (relative to the root or the citing file)", async () => {
+  const missing = (await citations(MD_CITED))
+    .filter((c) => !c.file.endsWith("_test.ts") && !LEFT_TO_FIX.has(c.file) && !inRepo(c.file, c.cited))
+    .map((c) => `${c.file}:${c.line} cites ${c.cited}, which is not in the repository: cite a page of docs/`);
+  assertEquals(missing, []);
+});
+
+Deno.test("the citation rule catches notes outside the repository and accepts pages in it", () => {
+  const cited = (text: string) => [...text.matchAll(MD_CITED)].map((m) => m[0]);
+  assertEquals(cited("see ../shared/DESIGN.md and NOTES.md, docs/cli.md, --markdown result.md"), [
+    "../shared/DESIGN.md",
+    "NOTES.md",
+    "docs/cli.md",
+  ]);
+  assertEquals(inRepo("scripts/x.ts", "docs/cli.md"), true);
+  assertEquals(inRepo("scripts/mail/x.ts", "README.md"), true);
+  assertEquals(inRepo("scripts/x.ts", "../shared/DESIGN.md"), false);
+  assertEquals(inRepo("scripts/x.ts", "NOTES.md"), false);
 });

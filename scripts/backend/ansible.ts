@@ -4,7 +4,8 @@
 // every host brings the known_hosts file its key is pinned in.
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
-import { exec, redactText } from "../common/exec.ts";
+import { exec } from "../common/exec.ts";
+import { redactText } from "../common/log.ts";
 
 export const ANSIBLE_DIR = new URL("../../ansible/", import.meta.url).pathname;
 

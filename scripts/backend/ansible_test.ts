@@ -3,6 +3,7 @@
 // real ansible-playbook (ansible-core alone) on localhost with the runner's callback settings.
 import { join } from "node:path";
 import { assert, assertEquals } from "../common/assert.ts";
+import { exec } from "../common/exec.ts";
 import { ANSIBLE_DIR, parseOutput } from "./ansible.ts";
 
 Deno.test("parseOutput reads task events and the final stats, ignoring other lines", () => {
@@ -72,8 +73,9 @@ Deno.test("the wod_events callback of ansible/ runs with ansible-core alone and 
         msg: planned failure
 `,
     );
-    const out = await new Deno.Command("ansible-playbook", {
-      args: [
+    const out = await exec(
+      "ansible-playbook",
+      [
         "-i",
         "localhost,",
         "-c",
@@ -82,19 +84,19 @@ Deno.test("the wod_events callback of ansible/ runs with ansible-core alone and 
         "ansible_python_interpreter=/usr/bin/python3",
         playbook,
       ],
-      cwd: ANSIBLE_DIR,
-      env: {
-        ANSIBLE_CONFIG: join(ANSIBLE_DIR, "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK: "wod_events",
-        ANSIBLE_CALLBACK_PLUGINS: join(ANSIBLE_DIR, "callback_plugins"),
-        ANSIBLE_NOCOLOR: "1",
-        ANSIBLE_LOCAL_TEMP: join(dir, "tmp"),
+      {
+        cwd: ANSIBLE_DIR,
+        env: {
+          ANSIBLE_CONFIG: join(ANSIBLE_DIR, "ansible.cfg"),
+          ANSIBLE_STDOUT_CALLBACK: "wod_events",
+          ANSIBLE_CALLBACK_PLUGINS: join(ANSIBLE_DIR, "callback_plugins"),
+          ANSIBLE_NOCOLOR: "1",
+          ANSIBLE_LOCAL_TEMP: join(dir, "tmp"),
+        },
+        allowFailure: true,
       },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stdout = new TextDecoder().decode(out.stdout);
-    const stderr = new TextDecoder().decode(out.stderr);
+    );
+    const { stdout, stderr } = out;
     assertEquals(out.code, 2, `ansible-playbook should fail on the planned failure:\n${stderr}`);
     const { stats, tasks } = parseOutput(stdout);
     assertEquals(tasks.map((t) => [t.task, t.failed, t.skipped]), [

@@ -4,8 +4,15 @@
 import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
 import { WodError } from "../common/errors.ts";
-import { exec, redactText } from "../common/exec.ts";
-import { findBackend, loadConfig, type WorkshopEntry } from "../config/load.ts";
+import { exec } from "../common/exec.ts";
+import { redactText } from "../common/log.ts";
+import {
+  type Config,
+  findBackend,
+  loadConfig,
+  requireEnvironment,
+  type WorkshopEntry,
+} from "../config/load.ts";
 import type { EnvironmentBackend, Order } from "../config/types.gen.ts";
 import {
   BRANDING_VARS,
@@ -15,7 +22,7 @@ import {
   type RenderProblem,
   type RenderSpec,
 } from "../config/template.ts";
-import { failureReason, runPlaybook } from "./ansible.ts";
+import { failureReason, type PlaybookRun, runPlaybook } from "./ansible.ts";
 import { sandboxStatus } from "./sandbox.ts";
 
 /** The order actions (schemas/order.schema.json), one source of truth. */
@@ -76,8 +83,7 @@ export async function backendConnection(
   privateDir?: string,
 ) {
   const cfg = await loadConfig(root, { privateDir });
-  const env = cfg.environments.get(envName);
-  if (!env) throw new WodError(`Unknown environment "${envName}" in ${root}/environments`);
+  const env = requireEnvironment(cfg, envName);
   return await connectionFor(findBackend(env, backendName), envName);
 }
 
@@ -211,27 +217,24 @@ export interface RunSeatOptions {
   runTimeout?: number;
 }
 
+/** One seat task as the seats.yml role reads it (`wod_seats_tasks`). */
+interface PlaybookTask {
+  index: number;
+  seat: number;
+  action: SeatAction;
+  workshop: string;
+  mode: string;
+  reset: boolean;
+  hooks: Record<string, string[]>;
+  order?: string;
+}
+
 /** ONE ansible-playbook run for all tasks of that backend. Results are in task order. */
 export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> {
   const cfg = await loadConfig(opts.root, { privateDir: opts.privateDir });
-  const env = cfg.environments.get(opts.env);
-  if (!env) {
-    throw new WodError(`Unknown environment "${opts.env}": no environments/${opts.env}.yaml in ${opts.root}`);
-  }
+  const env = requireEnvironment(cfg, opts.env);
   const backend = findBackend(env, opts.backend);
-  const [first, last] = backend.students as [number, number];
-  for (const t of opts.tasks) {
-    if (!SEAT_ACTIONS.includes(t.action)) throw new WodError(`Unknown seat action "${t.action}"`);
-    if (!Number.isInteger(t.seat) || t.seat < first || t.seat > last) {
-      throw new WodError(
-        `Seat ${t.seat} is outside the student pool [${first}, ${last}] of backend "${backend.name}" ` +
-          `(environment "${opts.env}")`,
-      );
-    }
-    if (!cfg.workshops.has(t.workshop)) {
-      throw new WodError(`Unknown workshop "${t.workshop}": no workshops/${t.workshop}/workshop.yaml`);
-    }
-  }
+  checkTasks(cfg, opts, backend);
   if (opts.tasks.length === 0) return [];
   const conn = await connectionFor(backend, opts.env);
   const passwords = opts.tasks.map(() => newPassword());
@@ -241,131 +244,17 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
     const archiveDir = join(work, "archive");
     await Deno.mkdir(archiveDir, { recursive: true });
     const runId = `${Date.now()}-${crypto.randomUUID().slice(0, 8)}`;
-    const workshops: Record<string, { text_files: ContentFile[] }> = {};
-    const templateVars: Record<string, unknown> = {};
-    const varSource: Record<string, string> = {};
-    const addVars = (vars: Record<string, unknown> | undefined, from: string) => {
-      for (const [k, v] of Object.entries(vars ?? {})) {
-        if (/^(wod_|ansible_)/.test(k)) {
-          throw new WodError(`Template variable ${k} of ${from} uses a reserved prefix (wod_, ansible_)`);
-        }
-        if (k in varSource && varSource[k] !== "the environment" && templateVars[k] !== v) {
-          throw new WodError(
-            `Workshops ${
-              varSource[k]
-            } and ${from} set template variable ${k} differently: run them separately`,
-          );
-        }
-        templateVars[k] = v;
-        varSource[k] = from;
-      }
-    };
-    addVars(env.value.vars, "the environment");
-    // Content is staged only for the workshops of created seats.
-    for (const id of new Set(opts.tasks.filter((t) => t.action === "CREATE").map((t) => t.workshop))) {
-      const w = cfg.workshops.get(id)!;
-      workshops[id] = { text_files: (await prepareWorkshop(w, archiveDir)).textFiles };
-      addVars(w.value.vars, id);
-    }
-    const staged = new Map<string, string[]>();
-    const tasks = [];
-    for (const [index, t] of opts.tasks.entries()) {
-      const w = cfg.workshops.get(t.workshop)!;
-      const hooks: Record<string, string[]> = {};
-      for (const stage of HOOKS[t.action]) {
-        const key = `${t.workshop}/${stage}`;
-        if (!staged.has(key)) {
-          const files = await stageHooks(w, stage, archiveDir, opts.privateDir);
-          staged.set(key, files.map((p) => `${STAGING_ROOT}/${runId}/${p}`));
-        }
-        if (staged.get(key)!.length) hooks[stage] = staged.get(key)!;
-      }
-      tasks.push({
-        index,
-        seat: t.seat,
-        action: t.action,
-        workshop: t.workshop,
-        mode: t.mode ?? "WKSHP",
-        reset: w.value.reset === true,
-        hooks,
-        ...(t.order ? { order: t.order } : {}),
-      });
-    }
-    const hubPort = new URL(conn.hubUrl).port;
-    // Content is rendered here by scripts/config/jinja_sandbox.py (sandboxed, only these variables,
-    // empty environment), never by Ansible's template module, so no Ansible lookup can run. The
-    // bundle travels in the archive and wod-seat reads it from the staging folder.
-    const render: RenderSpec = { templates: {}, seats: [], output: join(archiveDir, "bundle.jsonl") };
-    for (const [id, ws] of Object.entries(workshops)) {
-      for (const f of ws.text_files) {
-        render.templates[`${id}/${f.path}`] = { path: join(cfg.workshops.get(id)!.dir, f.path), nl: f.nl };
-      }
-    }
-    const platform = {
-      ...Object.fromEntries(BRANDING_VARS.map((k) => [k, ""])),
-      ...templateVars,
-      WODBEEXTFQDN: conn.fqdn,
-      HTTPPORT: hubPort || (conn.hubUrl.startsWith("https") ? "443" : "80"),
-      inventory_hostname: backend.name,
-      hostvars: { [backend.name]: templateVars },
-    };
-    for (const t of tasks) {
-      if (t.action !== "CREATE") continue;
-      render.seats.push({
-        seat: t.seat,
-        templates: workshops[t.workshop].text_files.map((f) => ({
-          key: `${t.workshop}/${f.path}`,
-          rel: f.path,
-        })),
-        vars: {
-          ...platform,
-          STDID: t.seat,
-          PASSSTU: passwords[t.index],
-          MODEWS: t.mode,
-          WKSHP: t.workshop,
-          WORKSHOP: t.workshop,
-        },
-      });
-    }
+    const { workshops, templateVars } = await stageContent(cfg, env.value.vars, opts.tasks, archiveDir);
+    const tasks = await playbookTasks(cfg, opts, archiveDir, runId);
+    const render = renderSpec(cfg, { workshops, templateVars, conn, backend, tasks, passwords, archiveDir });
     // A CREATE whose content is refused (or fails to render) fails alone, before anything is done
     // for it on the backend; every other task of the run goes on.
-    const fail = (t: SeatTask, error: string): SeatResult => ({
-      seat: t.seat,
-      action: t.action,
-      workshop: t.workshop,
-      ok: false,
-      error,
-    });
-    const refused = new Map<number, string>();
-    if (render.seats.length) {
-      let problems: RenderProblem[];
-      try {
-        problems = (await renderBundle(render)).problems;
-      } catch (e) {
-        const reason = redactText(e instanceof Error ? e.message : String(e), passwords);
-        problems = Object.keys(render.templates).map((key) => ({
-          key,
-          path: key,
-          line: 1,
-          col: 1,
-          message: reason,
-        }));
-      }
-      for (const p of problems) {
-        const workshop = p.key.slice(0, p.key.indexOf("/"));
-        const reason = redactText(
-          `Content of ${workshop} refused (run \`wod validate\`): ${p.key}:${p.line}:${p.col}: ${p.message}`,
-          passwords,
-        );
-        for (const t of tasks) {
-          if (t.action !== "CREATE" || t.workshop !== workshop || refused.has(t.index)) continue;
-          if (p.seat === undefined || p.seat === t.seat) refused.set(t.index, reason);
-        }
-      }
-    }
+    const refused = await refusedContent(render, tasks, passwords);
     const runTasks = tasks.filter((t) => !refused.has(t.index));
     const results: (SeatResult | undefined)[] = opts.tasks.map((t, i) =>
-      refused.has(i) ? fail(t, refused.get(i)!) : undefined
+      refused.has(i)
+        ? { seat: t.seat, action: t.action, workshop: t.workshop, ok: false, error: refused.get(i)! }
+        : undefined
     );
     if (runTasks.length === 0) return results as SeatResult[];
     let archive = "";
@@ -397,53 +286,238 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
       log: opts.log,
       timeoutSeconds: (opts.runTimeout ?? 1200) + 120,
     });
-    const reported = run.tasks.find((t) => t.task.endsWith("Report seat results") && !t.failed);
-    const facts = reported?.result.ansible_facts as
-      | { wod_seats_results?: Omit<SeatResult, "password">[]; wod_seats_timings?: Record<string, number> }
-      | undefined;
-    if (facts?.wod_seats_timings && opts.log) {
-      opts.log(`seats.yml ${backend.name}: backend seconds ${JSON.stringify(facts.wod_seats_timings)}`);
-    }
-    const rows = facts?.wod_seats_results;
-    // The seat results count as soon as the backend reported them, even when a later task failed
-    // (e.g. removing the staging folder): those seats were changed and have new passwords.
-    if (!rows || rows.length !== runTasks.length) {
-      const reason = failureReason(run, passwords);
-      return opts.tasks.map((t, i) =>
-        results[i] ?? {
-          seat: t.seat,
-          action: t.action,
-          workshop: t.workshop,
-          ok: false,
-          hostFailure: true,
-          error: `Seat playbook failed: ${reason}`,
-        }
-      );
-    }
-    if (!run.ok && opts.log) {
-      opts.log(
-        `seats.yml ${backend.name}: ${failureReason(run, passwords)} (after the seat results came back)`,
-      );
-    }
-    rows.forEach((r, j) => {
-      const i = runTasks[j].index;
-      const res: SeatResult = {
-        seat: opts.tasks[i].seat,
-        action: opts.tasks[i].action,
-        workshop: opts.tasks[i].workshop,
-        ok: r.ok === true,
-      };
-      if (res.ok) res.password = passwords[i];
-      if (typeof r.completion === "number") res.completion = r.completion;
-      if (r.status) res.status = r.status;
-      if (r.error) res.error = r.error;
-      if (r.replayed) res.replayed = true;
-      results[i] = res;
-    });
-    return results as SeatResult[];
+    return seatResults(run, { opts, backend, runTasks, passwords, results });
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
+}
+
+/** Every task is a seat action on a seat of the backend's pool, for a workshop that exists. */
+function checkTasks(cfg: Config, opts: RunSeatOptions, backend: EnvironmentBackend): void {
+  const [first, last] = backend.students as [number, number];
+  for (const t of opts.tasks) {
+    if (!SEAT_ACTIONS.includes(t.action)) throw new WodError(`Unknown seat action "${t.action}"`);
+    if (!Number.isInteger(t.seat) || t.seat < first || t.seat > last) {
+      throw new WodError(
+        `Seat ${t.seat} is outside the student pool [${first}, ${last}] of backend "${backend.name}" ` +
+          `(environment "${opts.env}")`,
+      );
+    }
+    if (!cfg.workshops.has(t.workshop)) {
+      throw new WodError(`Unknown workshop "${t.workshop}": no workshops/${t.workshop}/workshop.yaml`);
+    }
+  }
+}
+
+/** The content of created seats' workshops, staged in `archiveDir`, and the template variables. */
+async function stageContent(
+  cfg: Config,
+  envVars: Record<string, unknown> | undefined,
+  seatTasks: SeatTask[],
+  archiveDir: string,
+) {
+  const workshops: Record<string, { text_files: ContentFile[] }> = {};
+  const templateVars: Record<string, unknown> = {};
+  const varSource: Record<string, string> = {};
+  const addVars = (vars: Record<string, unknown> | undefined, from: string) => {
+    for (const [k, v] of Object.entries(vars ?? {})) {
+      if (/^(wod_|ansible_)/.test(k)) {
+        throw new WodError(`Template variable ${k} of ${from} uses a reserved prefix (wod_, ansible_)`);
+      }
+      if (k in varSource && varSource[k] !== "the environment" && templateVars[k] !== v) {
+        throw new WodError(
+          `Workshops ${varSource[k]} and ${from} set template variable ${k} differently: run them separately`,
+        );
+      }
+      templateVars[k] = v;
+      varSource[k] = from;
+    }
+  };
+  addVars(envVars, "the environment");
+  // Content is staged only for the workshops of created seats.
+  for (const id of new Set(seatTasks.filter((t) => t.action === "CREATE").map((t) => t.workshop))) {
+    const w = cfg.workshops.get(id)!;
+    workshops[id] = { text_files: (await prepareWorkshop(w, archiveDir)).textFiles };
+    addVars(w.value.vars, id);
+  }
+  return { workshops, templateVars };
+}
+
+/** The tasks of the run, each with the hooks of its stage staged once per workshop. */
+async function playbookTasks(
+  cfg: Config,
+  opts: RunSeatOptions,
+  archiveDir: string,
+  runId: string,
+): Promise<PlaybookTask[]> {
+  const staged = new Map<string, string[]>();
+  const tasks: PlaybookTask[] = [];
+  for (const [index, t] of opts.tasks.entries()) {
+    const w = cfg.workshops.get(t.workshop)!;
+    const hooks: Record<string, string[]> = {};
+    for (const stage of HOOKS[t.action]) {
+      const key = `${t.workshop}/${stage}`;
+      if (!staged.has(key)) {
+        const files = await stageHooks(w, stage, archiveDir, opts.privateDir);
+        staged.set(key, files.map((p) => `${STAGING_ROOT}/${runId}/${p}`));
+      }
+      if (staged.get(key)!.length) hooks[stage] = staged.get(key)!;
+    }
+    tasks.push({
+      index,
+      seat: t.seat,
+      action: t.action,
+      workshop: t.workshop,
+      mode: t.mode ?? "WKSHP",
+      reset: w.value.reset === true,
+      hooks,
+      ...(t.order ? { order: t.order } : {}),
+    });
+  }
+  return tasks;
+}
+
+/**
+ * What jinja_sandbox.py renders: each created seat's text files with its variables. Content is
+ * rendered here (sandboxed, only these variables, empty environment), never by Ansible's template
+ * module, so no Ansible lookup can run. The bundle travels in the archive and wod-seat reads it from the
+ * staging folder.
+ */
+function renderSpec(cfg: Config, r: {
+  workshops: Record<string, { text_files: ContentFile[] }>;
+  templateVars: Record<string, unknown>;
+  conn: BackendConnection;
+  backend: EnvironmentBackend;
+  tasks: PlaybookTask[];
+  passwords: string[];
+  archiveDir: string;
+}): RenderSpec {
+  const { workshops, templateVars, conn, backend, tasks, passwords, archiveDir } = r;
+  const hubPort = new URL(conn.hubUrl).port;
+  const render: RenderSpec = { templates: {}, seats: [], output: join(archiveDir, "bundle.jsonl") };
+  for (const [id, ws] of Object.entries(workshops)) {
+    for (const f of ws.text_files) {
+      render.templates[`${id}/${f.path}`] = { path: join(cfg.workshops.get(id)!.dir, f.path), nl: f.nl };
+    }
+  }
+  const platform = {
+    ...Object.fromEntries(BRANDING_VARS.map((k) => [k, ""])),
+    ...templateVars,
+    WODBEEXTFQDN: conn.fqdn,
+    HTTPPORT: hubPort || (conn.hubUrl.startsWith("https") ? "443" : "80"),
+    inventory_hostname: backend.name,
+    hostvars: { [backend.name]: templateVars },
+  };
+  for (const t of tasks) {
+    if (t.action !== "CREATE") continue;
+    render.seats.push({
+      seat: t.seat,
+      templates: workshops[t.workshop].text_files.map((f) => ({
+        key: `${t.workshop}/${f.path}`,
+        rel: f.path,
+      })),
+      vars: {
+        ...platform,
+        STDID: t.seat,
+        PASSSTU: passwords[t.index],
+        MODEWS: t.mode,
+        WKSHP: t.workshop,
+        WORKSHOP: t.workshop,
+      },
+    });
+  }
+  return render;
+}
+
+/** Task index -> why its content was refused (a template that does not render), passwords redacted. */
+async function refusedContent(
+  render: RenderSpec,
+  tasks: PlaybookTask[],
+  passwords: string[],
+): Promise<Map<number, string>> {
+  const refused = new Map<number, string>();
+  if (render.seats.length) {
+    let problems: RenderProblem[];
+    try {
+      problems = (await renderBundle(render)).problems;
+    } catch (e) {
+      const reason = redactText(e instanceof Error ? e.message : String(e), passwords);
+      problems = Object.keys(render.templates).map((key) => ({
+        key,
+        path: key,
+        line: 1,
+        col: 1,
+        message: reason,
+      }));
+    }
+    for (const p of problems) {
+      const workshop = p.key.slice(0, p.key.indexOf("/"));
+      const reason = redactText(
+        `Content of ${workshop} refused (run \`wod validate\`): ${p.key}:${p.line}:${p.col}: ${p.message}`,
+        passwords,
+      );
+      for (const t of tasks) {
+        if (t.action !== "CREATE" || t.workshop !== workshop || refused.has(t.index)) continue;
+        if (p.seat === undefined || p.seat === t.seat) refused.set(t.index, reason);
+      }
+    }
+  }
+  return refused;
+}
+
+/** The seat results the backend reported, merged with the refused ones (in task order). */
+function seatResults(run: PlaybookRun, r: {
+  opts: RunSeatOptions;
+  backend: EnvironmentBackend;
+  runTasks: PlaybookTask[];
+  passwords: string[];
+  results: (SeatResult | undefined)[];
+}): SeatResult[] {
+  const { opts, backend, runTasks, passwords, results } = r;
+  const reported = run.tasks.find((t) => t.task.endsWith("Report seat results") && !t.failed);
+  const facts = reported?.result.ansible_facts as
+    | { wod_seats_results?: Omit<SeatResult, "password">[]; wod_seats_timings?: Record<string, number> }
+    | undefined;
+  if (facts?.wod_seats_timings && opts.log) {
+    opts.log(`seats.yml ${backend.name}: backend seconds ${JSON.stringify(facts.wod_seats_timings)}`);
+  }
+  const rows = facts?.wod_seats_results;
+  // The seat results count as soon as the backend reported them, even when a later task failed
+  // (e.g. removing the staging folder): those seats were changed and have new passwords.
+  if (!rows || rows.length !== runTasks.length) {
+    const reason = failureReason(run, passwords);
+    return opts.tasks.map((t, i) =>
+      results[i] ?? {
+        seat: t.seat,
+        action: t.action,
+        workshop: t.workshop,
+        ok: false,
+        hostFailure: true,
+        error: `Seat playbook failed: ${reason}`,
+      }
+    );
+  }
+  if (!run.ok && opts.log) {
+    opts.log(
+      `seats.yml ${backend.name}: ${failureReason(run, passwords)} (after the seat results came back)`,
+    );
+  }
+  rows.forEach((r, j) => {
+    const i = runTasks[j].index;
+    const res: SeatResult = {
+      seat: opts.tasks[i].seat,
+      action: opts.tasks[i].action,
+      workshop: opts.tasks[i].workshop,
+      ok: r.ok === true,
+    };
+    if (res.ok) res.password = passwords[i];
+    if (typeof r.completion === "number") res.completion = r.completion;
+    if (r.status) res.status = r.status;
+    if (r.error) res.error = r.error;
+    if (r.replayed) res.replayed = true;
+    results[i] = res;
+  });
+  return results as SeatResult[];
 }
 
 /** "7" or "3-9" -> seat numbers. */

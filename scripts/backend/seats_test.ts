@@ -1,5 +1,5 @@
 // Seat actions against the real shared sandbox (real sshd, ansible-playbook, JupyterHub with PAM).
-// Seats 1-39 belong to the backend area (notes/INTERFACES.md). Passwords must never reach any output:
+// Seats 1-39 belong to the backend area (docs/testbed.md). Passwords must never reach any output:
 // every log line and CLI output of this file is captured and searched for them, and so are the
 // sandbox's own logs.
 import { join } from "node:path";

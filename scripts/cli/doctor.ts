@@ -1,6 +1,6 @@
 // wod doctor: is everything the project runs installed and usable, here and on the backends?
 import { parseArgs, repoRoot } from "../common/args.ts";
-import { UsageError, WodError } from "../common/errors.ts";
+import { UsageError } from "../common/errors.ts";
 import { type CheckResult, controllerChecks, pinnedDeno } from "../doctor/checks.ts";
 import { backendChecks } from "../doctor/backend.ts";
 import { IMAGE_CACHE, SANDBOX_DIR } from "../backend/sandbox.ts";
@@ -99,14 +99,8 @@ export async function run(args: string[]): Promise<number> {
     denoWanted: await pinnedDeno(root),
   });
   if (values.env !== undefined) {
-    const { loadConfig } = await import("../config/load.ts");
-    const cfg = await loadConfig(root);
-    const env = cfg.environments.get(values.env);
-    if (!env) {
-      throw new WodError(
-        `Unknown environment "${values.env}": expected one of ${[...cfg.environments.keys()].join(", ")}`,
-      );
-    }
+    const { loadConfig, requireEnvironment } = await import("../config/load.ts");
+    const env = requireEnvironment(await loadConfig(root), values.env);
     const perBackend = await Promise.all(env.value.backends.map((b) => backendChecks(root, values.env!, b)));
     checks.push(...perBackend.flat());
   }

@@ -1,4 +1,4 @@
-// wod drift against the shared sandbox backend (seats 60-69 only, notes/INTERFACES.md): each kind
+// wod drift against the shared sandbox backend (seats 60-69 only, docs/testbed.md): each kind
 // of drift is planted for real (an account deleted, an unknown account added, a server started on
 // a free seat through the hub API, the content of an active seat removed) and must be found, with
 // exit 2; --repair records orders. Everything planted is undone at the end.
@@ -9,8 +9,10 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../comm
 import { exec } from "../common/exec.ts";
 import { ensureSandbox, sandboxSsh } from "../backend/sandbox.ts";
 import { runWorkflow } from "../workflows/runner.ts";
-import { cloneWorkingTree, commitAll, git } from "../workflows/workspace.ts";
-import { compare, hostKeyPinned, sshRun } from "./drift.ts";
+import { cloneWorkingTree, commitAll } from "../workflows/workspace.ts";
+import { gitText as git } from "../common/git.ts";
+import { compare } from "./drift.ts";
+import { hostKeyPinned, sshRun } from "../backend/probe.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const UNKNOWN = "student1069"; // outside the pool [1, 120]

@@ -2,9 +2,10 @@
 import { join, resolve } from "node:path";
 import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
 import { UsageError, WodError } from "../common/errors.ts";
-import { loadConfig, requireEnvironment } from "../config/load.ts";
+import { type Config, type EnvironmentEntry, loadConfig, requireEnvironment } from "../config/load.ts";
 import { throwOnConfigErrors } from "../config/report.ts";
-import { jsonLogger, startListener } from "../mail/listener.ts";
+import { startListener } from "../mail/listener.ts";
+import { createLogger, type LogFn } from "../common/log.ts";
 import { DirSink, type OrderSink } from "../mail/sink.ts";
 import { DispatchSink } from "../mail/dispatch.ts";
 import { wakingSink } from "../mail/wake.ts";
@@ -65,32 +66,9 @@ function positiveInt(text: string | undefined, flag: string): number | undefined
   return Number(text);
 }
 
-export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs("listen", args, {
-    env: { type: "string" },
-    listen: { type: "string" },
-    health: { type: "string" },
-    spool: { type: "string" },
-    "record-to": { type: "string" },
-    wake: { type: "string" },
-    private: { type: "string" },
-    hostname: { type: "string" },
-    "max-connections": { type: "string" },
-    "max-size": { type: "string" },
-    "stop-grace": { type: "string" },
-    "stop-timeout": { type: "string" },
-  });
-  const envName = requireOption("listen", values.env, "env");
-  const root = repoRoot();
-  const privateDir = values.private as string | undefined;
-  const cfg = await loadConfig(root, { privateDir });
-  throwOnConfigErrors(cfg.diagnostics);
-  const env = requireEnvironment(cfg, envName);
+/** The HMAC key of signed orders, the STARTTLS certificate and SMTP AUTH, as the environment asks. */
+async function listenerSecrets(root: string, env: EnvironmentEntry) {
   const orders = env.value.orders ?? {};
-  const listen = hostPort(values.listen ?? orders.listen ?? "127.0.0.1:10025", "listen");
-  // The health endpoint stays on loopback unless asked otherwise (it shows counters and errors).
-  const healthText = values.health ?? `127.0.0.1:${listen.port === 0 ? 0 : listen.port + 1}`;
-  const health = healthText === "none" ? undefined : hostPort(healthText, "health");
   let hmacKey: string | undefined;
   if (orders.hmac_secret_env) {
     hmacKey = Deno.env.get(orders.hmac_secret_env);
@@ -134,11 +112,25 @@ export async function run(args: string[]): Promise<number> {
     }
     auth = { user: orders.auth_user, password };
   }
-  const spoolDir = values.spool ?? join(root, ".wod", "spool", envName);
-  const log = jsonLogger();
-  let sink: OrderSink;
-  const recordTo = values["record-to"] as string | undefined;
-  if (recordTo) sink = new DirSink(recordTo);
+  return { hmacKey, tls, auth };
+}
+
+/** Where accepted orders go: a folder (--record-to), workflow dispatches (orders.dispatch), or the state store. */
+async function orderSink(
+  o: {
+    cfg: Config;
+    envName: string;
+    env: EnvironmentEntry;
+    root: string;
+    privateDir?: string;
+    spoolDir: string;
+    log: LogFn;
+  },
+  recordTo: string | undefined,
+): Promise<OrderSink> {
+  const { cfg, envName, env, root, privateDir, spoolDir, log } = o;
+  const orders = env.value.orders ?? {};
+  if (recordTo) return new DirSink(recordTo);
   else if (orders.dispatch) {
     // orders.dispatch: one workflow_dispatch per order (GITHUB_API_URL, GITHUB_TOKEN, repository).
     const repo = env.value.state?.github_repo ?? Deno.env.get("GITHUB_REPOSITORY");
@@ -150,7 +142,7 @@ export async function run(args: string[]): Promise<number> {
     }
     if (!token) throw new WodError("orders.dispatch needs GITHUB_TOKEN (a token allowed to run workflows)");
     await Deno.mkdir(spoolDir, { recursive: true, mode: 0o700 });
-    sink = new DispatchSink({
+    return new DispatchSink({
       baseUrl: Deno.env.get("GITHUB_API_URL") ?? "https://api.github.com",
       token,
       repo,
@@ -160,10 +152,41 @@ export async function run(args: string[]): Promise<number> {
       dir: spoolDir,
       log,
     });
-  } else {
-    const { openStore } = await import("../state/store.ts");
-    sink = await openStore(root, envName, { config: cfg, privateDir });
   }
+  const { openStore } = await import("../state/store.ts");
+  return await openStore(root, envName, { config: cfg, privateDir });
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs("listen", args, {
+    env: { type: "string" },
+    listen: { type: "string" },
+    health: { type: "string" },
+    spool: { type: "string" },
+    "record-to": { type: "string" },
+    wake: { type: "string" },
+    private: { type: "string" },
+    hostname: { type: "string" },
+    "max-connections": { type: "string" },
+    "max-size": { type: "string" },
+    "stop-grace": { type: "string" },
+    "stop-timeout": { type: "string" },
+  });
+  const envName = requireOption("listen", values.env, "env");
+  const root = repoRoot();
+  const privateDir = values.private as string | undefined;
+  const cfg = await loadConfig(root, { privateDir });
+  throwOnConfigErrors(cfg.diagnostics);
+  const env = requireEnvironment(cfg, envName);
+  const orders = env.value.orders ?? {};
+  const listen = hostPort(values.listen ?? orders.listen ?? "127.0.0.1:10025", "listen");
+  // The health endpoint stays on loopback unless asked otherwise (it shows counters and errors).
+  const healthText = values.health ?? `127.0.0.1:${listen.port === 0 ? 0 : listen.port + 1}`;
+  const health = healthText === "none" ? undefined : hostPort(healthText, "health");
+  const { hmacKey, tls, auth } = await listenerSecrets(root, env);
+  const spoolDir = values.spool ?? join(root, ".wod", "spool", envName);
+  const log = createLogger();
+  let sink = await orderSink({ cfg, envName, env, root, privateDir, spoolDir, log }, values["record-to"]);
   const wake = values.wake ?? orders.reconciler_wake;
   if (wake && wake !== "none" && !orders.dispatch) {
     if (!/^https?:\/\//.test(wake)) throw new UsageError(`Invalid --wake "${wake}": expected an http:// URL`);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
 import { UsageError, WodError } from "../common/errors.ts";
 import { exec } from "../common/exec.ts";
+import { git } from "../common/git.ts";
 import { loadConfig } from "../config/load.ts";
 import { buildPlan, formatPlanMarkdown, formatPlanText } from "../config/plan.ts";
 import { formatDiagnostics } from "../config/report.ts";
@@ -40,7 +41,7 @@ export async function run(args: string[]): Promise<number> {
   if (rev.startsWith("-")) throw new UsageError(`Invalid --base "${rev}": expected a git revision`);
   const root = repoRoot();
   const privateDir = values.private as string | undefined;
-  const resolved = await exec("git", ["-C", root, "rev-parse", "--verify", "--quiet", `${rev}^{commit}`], {
+  const resolved = await git(["-C", root, "rev-parse", "--verify", "--quiet", `${rev}^{commit}`], {
     allowFailure: true,
   });
   if (resolved.code !== 0) {
@@ -51,11 +52,11 @@ export async function run(args: string[]): Promise<number> {
   try {
     const tree = join(tmp, "tree");
     await Deno.mkdir(tree);
-    const top = (await exec("git", ["-C", root, "ls-tree", "--name-only", sha])).stdout.split("\n");
+    const top = (await git(["-C", root, "ls-tree", "--name-only", sha])).stdout.split("\n");
     const paths = ["workshops", "environments"].filter((p) => top.includes(p));
     if (paths.length) {
       const tar = join(tmp, "base.tar");
-      await exec("git", ["-C", root, "archive", "--format=tar", "-o", tar, sha, "--", ...paths]);
+      await git(["-C", root, "archive", "--format=tar", "-o", tar, sha, "--", ...paths]);
       await exec("tar", ["-xf", tar, "-C", tree]);
     }
     const [base, head] = [await loadConfig(tree, { privateDir }), await loadConfig(root, { privateDir })];

@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../common/assert.ts";
 import { freePort } from "../common/net.ts";
+import { DENO_CHILD_INHERIT, spawn } from "../common/exec.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const WOD = join(REPO, "scripts", "wod.ts");
@@ -39,14 +40,15 @@ async function root(format: string): Promise<string> {
   return dir;
 }
 
+/** The CLI as a child with piped output (`.output()` for its whole run, or the child itself to talk to). */
 function wod(dir: string, args: string[], stdin: "null" | "piped" = "null") {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", join(REPO, "deno.json"), WOD, ...args],
-    env: { WOD_ROOT: dir, NO_COLOR: "1" },
-    stdin,
-    stdout: "piped",
-    stderr: "piped",
-  });
+  const child = () =>
+    spawn(Deno.execPath(), ["run", "-A", "--config", join(REPO, "deno.json"), WOD, ...args], {
+      env: { WOD_ROOT: dir, NO_COLOR: "1" },
+      inherit: DENO_CHILD_INHERIT,
+      stdin,
+    });
+  return { spawn: child, output: () => child().output() };
 }
 
 Deno.test("wod portal --help describes the command and its settings", async () => {

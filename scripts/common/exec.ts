@@ -4,6 +4,10 @@
 // output streamed line by line, and secrets redacted from errors and streamed lines. Non-zero exits
 // throw with the tail of the output, so a failing step explains itself.
 import { WodError } from "./errors.ts";
+import { redactText } from "./log.ts";
+
+/** The one redactor lives in log.ts; re-exported for the callers that found it here. */
+export { redactText };
 
 /** Variables every child gets from this process when set: where programs are, home, locale, temp. */
 export const BASE_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
@@ -60,12 +64,6 @@ export interface SpawnOptions extends EnvOptions {
 function tail(text: string, lines = 20): string {
   const all = text.trimEnd().split("\n");
   return all.slice(-lines).join("\n");
-}
-
-export function redactText(text: string, secrets: string[] = []): string {
-  let out = text;
-  for (const s of secrets) if (s) out = out.split(s).join("[REDACTED]");
-  return out;
 }
 
 /** The whole environment of a child: base (unless bare) + inherited names + `env`. */

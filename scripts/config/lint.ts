@@ -65,6 +65,12 @@ export function rangesOf(env: EnvironmentEntry): RangeRef[] {
 }
 
 function lintEnvironment(cfg: Config, env: EnvironmentEntry, out: Diagnostic[]): void {
+  lintBackends(env, out);
+  lintOverlaps(lintRanges(cfg, env, out), out);
+}
+
+/** Backend names are unique, pools are not reversed, front-end student ids do not collide. */
+function lintBackends(env: EnvironmentEntry, out: Diagnostic[]): void {
   const seenBackend = new Map<string, Source>();
   const idSpans: { name: string; lo: number; hi: number; at: Source }[] = [];
   env.value.backends.forEach((b, bi) => {
@@ -108,7 +114,10 @@ function lintEnvironment(cfg: Config, env: EnvironmentEntry, out: Diagnostic[]):
       }
     }
   }
+}
 
+/** Each range names a workshop, lies in its backend's pool, is not reversed; returns the ranges by backend. */
+function lintRanges(cfg: Config, env: EnvironmentEntry, out: Diagnostic[]): Map<number, RangeRef[]> {
   const reminder = env.value.timing?.reminder_minutes ?? DEFAULT_REMINDER_MINUTES;
   const byBackend = new Map<number, RangeRef[]>();
   const durationChecked = new Set<string>();
@@ -162,6 +171,10 @@ function lintEnvironment(cfg: Config, env: EnvironmentEntry, out: Diagnostic[]):
     list.push(r);
     byBackend.set(r.backendIndex, list);
   }
+  return byBackend;
+}
+
+function lintOverlaps(byBackend: Map<number, RangeRef[]>, out: Diagnostic[]): void {
   // Overlaps: sweep each backend's ranges sorted by first seat, keeping the ranges still open.
   for (const list of byBackend.values()) {
     list.sort((a, b) => a.first - b.first || a.last - b.last);

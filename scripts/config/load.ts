@@ -206,8 +206,22 @@ async function loadWorkshops(
 export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<Config> {
   const diagnostics: Diagnostic[] = [];
   const privateDir = opts.privateDir;
-  const workshops = new Map<string, WorkshopEntry>();
   const brokenWorkshops = new Set<string>();
+  const workshops = await loadAllWorkshops(root, privateDir, diagnostics, brokenWorkshops);
+  const raw = await readEnvironmentLayers(root, privateDir, diagnostics);
+  const environments = mergeEnvironments(raw, diagnostics);
+  for (const id of workshops.keys()) brokenWorkshops.delete(id);
+  return { root, privateDir, workshops, environments, diagnostics, brokenWorkshops };
+}
+
+/** The public workshops, then the private ones (an override replaces its public twin on purpose only). */
+async function loadAllWorkshops(
+  root: string,
+  privateDir: string | undefined,
+  diagnostics: Diagnostic[],
+  brokenWorkshops: Set<string>,
+): Promise<Map<string, WorkshopEntry>> {
+  const workshops = new Map<string, WorkshopEntry>();
   for (const w of await loadWorkshops(root, root, "public", privateDir, diagnostics, brokenWorkshops)) {
     if (w.value.overrides) {
       diagnostics.push({
@@ -267,10 +281,20 @@ export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<
     }
   }
 
-  const environments = new Map<string, EnvironmentEntry>();
+  return workshops;
+}
+
+type EnvironmentLayers = Map<string, { layer: Layer; file: string; yaml: YamlFile }[]>;
+
+/** Each environment's files, public layer first then private, parsed (a file with YAML errors is left out). */
+async function readEnvironmentLayers(
+  root: string,
+  privateDir: string | undefined,
+  diagnostics: Diagnostic[],
+): Promise<EnvironmentLayers> {
   const layers: [Layer, string][] = [["public", root]];
   if (privateDir) layers.push(["private", privateDir]);
-  const raw = new Map<string, { layer: Layer; file: string; yaml: YamlFile }[]>();
+  const raw: EnvironmentLayers = new Map();
   for (const [layer, base] of layers) {
     const dir = join(base, "environments");
     for (const f of await listYaml(dir)) {
@@ -296,6 +320,12 @@ export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<
       raw.set(name, list);
     }
   }
+  return raw;
+}
+
+/** Each environment's layers merged, schema-checked, with the source of every value. */
+function mergeEnvironments(raw: EnvironmentLayers, diagnostics: Diagnostic[]): Map<string, EnvironmentEntry> {
+  const environments = new Map<string, EnvironmentEntry>();
   for (const [name, list] of raw) {
     // Which layer (index into list) and which path inside that file each effective path came from.
     const origin = new Map<string, { idx: number; path: PathSeg[] }>();
@@ -337,8 +367,7 @@ export async function loadConfig(root: string, opts: LoadOptions = {}): Promise<
     }
     environments.set(name, { name, value: env, file: list[0].file, layers: list, source, keySource });
   }
-  for (const id of workshops.keys()) brokenWorkshops.delete(id);
-  return { root, privateDir, workshops, environments, diagnostics, brokenWorkshops };
+  return environments;
 }
 
 /**

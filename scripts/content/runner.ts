@@ -5,7 +5,7 @@
 // up by a real CLEANUP whatever happened, also when the run is aborted (SIGINT/SIGTERM in the CLI).
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
-import { type Config, loadConfig, type WorkshopEntry } from "../config/load.ts";
+import { type Config, loadConfig, requireEnvironment, type WorkshopEntry } from "../config/load.ts";
 import { checkTemplates, PLATFORM_VARS } from "../config/template.ts";
 import { connectionFor, runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
 import { HubClient, HubSession } from "../backend/hub.ts";
@@ -202,10 +202,7 @@ const counts0 = () => ({ run: 0, passed: 0, failed: 0, skipped: 0, notRun: 0 });
 export async function testWorkshops(opts: TestOptions): Promise<WorkshopResult[]> {
   const log = opts.log ?? (() => {});
   const cfg = await loadConfig(opts.root, { privateDir: opts.privateDir });
-  const env = cfg.environments.get(opts.env);
-  if (!env) {
-    throw new WodError(`Unknown environment "${opts.env}": no environments/${opts.env}.yaml in ${opts.root}`);
-  }
+  const env = requireEnvironment(cfg, opts.env);
   const ids = opts.workshops?.length
     ? opts.workshops
     : [...cfg.workshops.keys()].filter((id) => env.value.backends.some((b) => b.ranges?.[id])).sort();
@@ -343,6 +340,155 @@ function aborted(signal?: AbortSignal): Promise<"aborted"> {
   });
 }
 
+/** One seat's test run: what each notebook's cells are judged against, and where results go. */
+interface SeatRun {
+  opts: TestOptions;
+  p: Planned;
+  res: WorkshopResult;
+  deadline: number;
+  timeoutS: number;
+  cellTimeoutS: number;
+  log: (line: string) => void;
+}
+
+/**
+ * The student's own API token, asked for with the student's credentials: the service token has no
+ * `tokens` scope (it may not mint tokens for anybody), and this one dies with the run.
+ */
+async function studentToken(
+  hub: HubClient,
+  user: string,
+  password: string,
+  timeoutS: number,
+): Promise<{ id: string; token: string }> {
+  const tokRes = await fetch(`${hub.base}/hub/api/users/${user}/tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      auth: { username: user, password },
+      note: "wod test-workshop",
+      expires_in: timeoutS + 600,
+    }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const tok = {
+    status: tokRes.status,
+    body: await tokRes.json().catch(() => ({})) as { id: string; token: string },
+  };
+  if (tok.status !== 201 && tok.status !== 200) {
+    throw new WodError(`Creating an API token for ${user} at ${hub.base} failed: HTTP ${tok.status}`);
+  }
+  return tok.body;
+}
+
+/** Runs one notebook of the seat's copy (`fullPath` under the home) cell by cell, as the student. */
+async function runNotebook(
+  run: SeatRun,
+  server: JupyterServer,
+  specs: Awaited<ReturnType<JupyterServer["kernelspecs"]>>,
+  fullPath: string,
+  path: string,
+): Promise<void> {
+  const { opts, p, res, deadline, timeoutS, cellTimeoutS, log } = run;
+  const wsFile = (nb: string) => `workshops/${p.w.id}/${nb}`;
+  const installed = Object.keys(specs.kernelspecs).sort();
+  const nb = (await server.contents(fullPath)).content as Notebook;
+  const kernel = nb.metadata?.kernelspec?.name ?? specs.default;
+  const nr: NotebookResult = { path, kernel, cells: [] };
+  log(`test-workshop: ${p.w.id} (${p.mode}) seat ${p.seat}: running ${path} (kernel ${kernel})`);
+  res.notebooks.push(nr);
+  const code = nb.cells.map((c, i) => ({ c, i: i + 1 })).filter(({ c }) => c.cell_type === "code");
+  const notRun = (from: number) => {
+    for (const { c, i } of code) {
+      if (i >= from && sourceOf(c).trim() !== "") nr.cells.push({ cell: i, status: "not-run", ms: 0 });
+    }
+  };
+  if (!specs.kernelspecs[kernel]) {
+    const display = nb.metadata?.kernelspec?.display_name;
+    res.failures.push({
+      file: wsFile(path),
+      name: "MissingKernel",
+      message: `the notebook names kernel "${kernel}"${display ? ` (${display})` : ""}, which is not ` +
+        `installed on backend ${p.backend} (installed: ${installed.join(", ")}); ` +
+        `install it on the backend (ansible/) or change the notebook's kernelspec`,
+    });
+    notRun(0);
+    return;
+  }
+  // No kernel for a notebook without code to run (skipped cells still count).
+  if (code.every(({ c }) => sourceOf(c).trim() === "" || cellTags(c).skip)) {
+    for (const { c, i } of code) {
+      if (sourceOf(c).trim() !== "") nr.cells.push({ cell: i, status: "skipped", ms: 0 });
+    }
+    return;
+  }
+  const sess = await server.createSession(fullPath, kernel);
+  let channel: KernelChannel | undefined;
+  try {
+    channel = await server.connect(sess.kernel.id);
+    for (const [k, { c, i }] of code.entries()) {
+      const src = sourceOf(c);
+      if (src.trim() === "") continue;
+      const tags = cellTags(c);
+      for (const t of tags.unknown) {
+        res.failures.push({
+          file: wsFile(path),
+          cell: i,
+          name: "UnknownTag",
+          message: `unknown tag "${t}" (known: wod:skip, wod:raises, wod:check-output, wod:timeout=SECONDS)`,
+        });
+      }
+      if (tags.skip) {
+        nr.cells.push({ cell: i, status: "skipped", ms: 0 });
+        continue;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0 || opts.signal?.aborted) {
+        if (left <= 0) {
+          res.failures.push({
+            file: wsFile(path),
+            cell: i,
+            name: "WorkshopTimeout",
+            message: `the workshop did not finish within ${timeoutS} s (test.timeout in workshop.yaml); ` +
+              "this and the following cells were not run",
+          });
+        }
+        notRun(i);
+        break;
+      }
+      const cellTimeout = Math.min((tags.timeoutS ?? cellTimeoutS) * 1000, left);
+      const r = await Promise.race([channel.execute(src, cellTimeout), aborted(opts.signal)]);
+      if (r === "aborted") {
+        notRun(i);
+        break;
+      }
+      const failure = judge(r, c, tags, src, cellTimeout, i, wsFile(path));
+      nr.cells.push({ cell: i, status: failure ? "failed" : "passed", ms: r.ms });
+      if (failure) res.failures.push(failure);
+      if (r.status === "lost") {
+        notRun(code[k + 1]?.i ?? Infinity);
+        break;
+      }
+    }
+  } finally {
+    channel?.close();
+    await server.deleteSession(sess.id);
+  }
+}
+
+/** The cell counts of a seat's result, from its notebooks' cells. */
+function countCells(res: WorkshopResult): void {
+  for (const nb of res.notebooks) {
+    for (const c of nb.cells) {
+      if (c.status === "passed") res.counts.passed++;
+      else if (c.status === "failed") res.counts.failed++;
+      else if (c.status === "skipped") res.counts.skipped++;
+      else res.counts.notRun++;
+      if (c.status === "passed" || c.status === "failed") res.counts.run++;
+    }
+  }
+}
+
 async function runSeat(
   opts: TestOptions,
   p: Planned,
@@ -366,9 +512,9 @@ async function runSeat(
     cleanedUp: false,
     ok: false,
   };
-  const wsFile = (nb: string) => `workshops/${p.w.id}/${nb}`;
   const { cellTimeoutS, timeoutS } = testSettings(p.w);
   const deadline = Date.now() + timeoutS * 1000;
+  const run: SeatRun = { opts, p, res, deadline, timeoutS, cellTimeoutS, log };
   let tokenId: string | undefined;
   let userToken: string | undefined;
   try {
@@ -383,31 +529,12 @@ async function runSeat(
       return res;
     }
     await hub.requestServerStart(user);
-    // The student's own token, asked for with the student's credentials: the service token has no
-    // `tokens` scope (it may not mint tokens for anybody), and this one dies with the run.
-    const tokRes = await fetch(`${hub.base}/hub/api/users/${user}/tokens`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        auth: { username: user, password },
-        note: "wod test-workshop",
-        expires_in: timeoutS + 600,
-      }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    const tok = {
-      status: tokRes.status,
-      body: await tokRes.json().catch(() => ({})) as { id: string; token: string },
-    };
-    if (tok.status !== 201 && tok.status !== 200) {
-      throw new WodError(`Creating an API token for ${user} at ${hub.base} failed: HTTP ${tok.status}`);
-    }
-    tokenId = tok.body.id;
-    userToken = tok.body.token;
-    const server = new JupyterServer(`${hub.base}/user/${user}`, tok.body.token);
+    const tok = await studentToken(hub, user, password, timeoutS);
+    tokenId = tok.id;
+    userToken = tok.token;
+    const server = new JupyterServer(`${hub.base}/user/${user}`, tok.token);
     await server.waitReady(90_000);
     const specs = await server.kernelspecs();
-    const installed = Object.keys(specs.kernelspecs).sort();
     const entry = (p.w.value.entry as string | undefined) ?? "0-ReadMeFirst.ipynb";
     // CREATE puts the content in ~/<ID>/; paths are reported relative to it (as in workshops/<ID>/).
     const dir = p.w.id;
@@ -421,90 +548,7 @@ async function runSeat(
     }
     for (const path of paths) {
       if (opts.signal?.aborted) break;
-      const nb = (await server.contents(`${dir}/${path}`)).content as Notebook;
-      const kernel = nb.metadata?.kernelspec?.name ?? specs.default;
-      const nr: NotebookResult = { path, kernel, cells: [] };
-      log(`test-workshop: ${p.w.id} (${p.mode}) seat ${p.seat}: running ${path} (kernel ${kernel})`);
-      res.notebooks.push(nr);
-      const code = nb.cells.map((c, i) => ({ c, i: i + 1 })).filter(({ c }) => c.cell_type === "code");
-      const notRun = (from: number) => {
-        for (const { c, i } of code) {
-          if (i >= from && sourceOf(c).trim() !== "") nr.cells.push({ cell: i, status: "not-run", ms: 0 });
-        }
-      };
-      if (!specs.kernelspecs[kernel]) {
-        const display = nb.metadata?.kernelspec?.display_name;
-        res.failures.push({
-          file: wsFile(path),
-          name: "MissingKernel",
-          message: `the notebook names kernel "${kernel}"${display ? ` (${display})` : ""}, which is not ` +
-            `installed on backend ${p.backend} (installed: ${installed.join(", ")}); ` +
-            `install it on the backend (ansible/) or change the notebook's kernelspec`,
-        });
-        notRun(0);
-        continue;
-      }
-      // No kernel for a notebook without code to run (skipped cells still count).
-      if (code.every(({ c }) => sourceOf(c).trim() === "" || cellTags(c).skip)) {
-        for (const { c, i } of code) {
-          if (sourceOf(c).trim() !== "") nr.cells.push({ cell: i, status: "skipped", ms: 0 });
-        }
-        continue;
-      }
-      const sess = await server.createSession(`${dir}/${path}`, kernel);
-      let channel: KernelChannel | undefined;
-      try {
-        channel = await server.connect(sess.kernel.id);
-        for (const [k, { c, i }] of code.entries()) {
-          const src = sourceOf(c);
-          if (src.trim() === "") continue;
-          const tags = cellTags(c);
-          for (const t of tags.unknown) {
-            res.failures.push({
-              file: wsFile(path),
-              cell: i,
-              name: "UnknownTag",
-              message:
-                `unknown tag "${t}" (known: wod:skip, wod:raises, wod:check-output, wod:timeout=SECONDS)`,
-            });
-          }
-          if (tags.skip) {
-            nr.cells.push({ cell: i, status: "skipped", ms: 0 });
-            continue;
-          }
-          const left = deadline - Date.now();
-          if (left <= 0 || opts.signal?.aborted) {
-            if (left <= 0) {
-              res.failures.push({
-                file: wsFile(path),
-                cell: i,
-                name: "WorkshopTimeout",
-                message:
-                  `the workshop did not finish within ${timeoutS} s (test.timeout in workshop.yaml); ` +
-                  "this and the following cells were not run",
-              });
-            }
-            notRun(i);
-            break;
-          }
-          const cellTimeout = Math.min((tags.timeoutS ?? cellTimeoutS) * 1000, left);
-          const r = await Promise.race([channel.execute(src, cellTimeout), aborted(opts.signal)]);
-          if (r === "aborted") {
-            notRun(i);
-            break;
-          }
-          const failure = judge(r, c, tags, src, cellTimeout, i, wsFile(path));
-          nr.cells.push({ cell: i, status: failure ? "failed" : "passed", ms: r.ms });
-          if (failure) res.failures.push(failure);
-          if (r.status === "lost") {
-            notRun(code[k + 1]?.i ?? Infinity);
-            break;
-          }
-        }
-      } finally {
-        channel?.close();
-        await server.deleteSession(sess.id);
-      }
+      await runNotebook(run, server, specs, `${dir}/${path}`, path);
     }
   } catch (err) {
     res.failures.push({
@@ -521,15 +565,7 @@ async function runSeat(
         signal: AbortSignal.timeout(30_000),
       }).then((r) => r.body?.cancel(), () => {});
     }
-    for (const nb of res.notebooks) {
-      for (const c of nb.cells) {
-        if (c.status === "passed") res.counts.passed++;
-        else if (c.status === "failed") res.counts.failed++;
-        else if (c.status === "skipped") res.counts.skipped++;
-        else res.counts.notRun++;
-        if (c.status === "passed" || c.status === "failed") res.counts.run++;
-      }
-    }
+    countCells(res);
     res.seconds = (performance.now() - started) / 1000;
     res.ok = res.failures.length === 0 && res.counts.failed === 0 && res.counts.notRun === 0 &&
       !opts.signal?.aborted;

@@ -4,6 +4,7 @@
 // no API token left.
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../common/assert.ts";
+import { DENO_CHILD_INHERIT, spawn } from "../common/exec.ts";
 import { REPO_ROOT, runWod } from "../config/testing.ts";
 import { ensureSandbox, type SandboxInfo, sandboxSsh } from "../backend/sandbox.ts";
 import { HubClient } from "../backend/hub.ts";
@@ -109,8 +110,9 @@ Deno.test({
     const root = await repoCopy();
     try {
       await addBrokenWorkshop(root, 600);
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
+      const child = spawn(
+        Deno.execPath(),
+        [
           "run",
           "-A",
           "--quiet",
@@ -122,12 +124,8 @@ Deno.test({
           "--env",
           "local",
         ],
-        cwd: root,
-        env: { WOD_ROOT: root, NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-        stdin: "null",
-      }).spawn();
+        { cwd: root, env: { WOD_ROOT: root, NO_COLOR: "1" }, inherit: DENO_CHILD_INHERIT },
+      );
       const stdout = new Response(child.stdout).text();
       let stderr = "";
       const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();

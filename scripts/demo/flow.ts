@@ -6,7 +6,7 @@
 //
 // The demo's settings are a private overlay (<work>/private/environments/<env>.yaml, see
 // docs/private-fork.md): the seat range of the demo workshop (seats 70-79 of the shared sandbox,
-// INTERFACES.md), the mail catcher as SMTP relay with send_credentials, an age recipient for the
+// docs/testbed.md), the mail catcher as SMTP relay with send_credentials, an age recipient for the
 // participant's email (identity in <work>/age-identity.txt, 0600), and the state remote
 // <work>/state.git. Nothing in the repository is changed.
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import { existsSync } from "node:fs";
 import { stringify } from "yaml";
 import { WodError } from "../common/errors.ts";
 import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
+import { initBare } from "../common/git.ts";
 import { newIdentity } from "../state/seal.ts";
 import { openStore } from "../state/store.ts";
 import { sendOriginalOrder } from "./order.ts";
@@ -170,41 +171,19 @@ async function httpOk(url: string): Promise<boolean> {
   }
 }
 
-/** Brings the whole demo up; on failure everything started so far stays recorded for `demoDown`. */
-export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
-  const log = opts.log ?? ((l: string) => console.log(l));
-  const env = opts.env ?? "local";
-  const range = opts.range ?? [70, 79];
-  const workshop = opts.workshop ?? "WKSHP-Shell101";
-  const seat = opts.seat ?? range[0];
-  const email = opts.email ?? `student${seat}@example.org`;
-  const customer = opts.customer ?? String(1000 + seat);
-  if (await readDemoState(opts.work)) {
-    throw new WodError(
-      `A demo is already recorded in ${stateFile(opts.work)}: run \`deno task demo --down\` first`,
-    );
-  }
-  await Deno.mkdir(opts.work, { recursive: true, mode: 0o700 });
-  const st: DemoState = {
-    version: 1,
-    root: opts.root,
-    work: opts.work,
-    env,
-    backend: opts.backend ?? "jup1",
-    workshop,
-    seat,
-    email,
-    privateDir: join(opts.work, "private"),
-    identityFile: join(opts.work, "age-identity.txt"),
-    stateRemote: join(opts.work, "state.git"),
-    startedSandbox: false,
-    procs: [],
-    outputs: [],
-  };
-  await save(st);
-  const steps: StepTiming[] = [];
-  const total = opts.portal ? 9 : 8;
-  const step = async <T>(name: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> => {
+/** One run of `demoUp`: its options with defaults filled in, its recorded state and its progress log. */
+interface DemoRun {
+  opts: DemoOptions;
+  st: DemoState;
+  log: (line: string) => void;
+  range: [number, number];
+  customer: string;
+}
+
+/** Runs the steps of `demoUp` as numbered progress lines with their timings; saves the state after each. */
+function stepper(run: DemoRun, total: number, steps: StepTiming[]) {
+  const { log, st } = run;
+  return async <T>(name: string, fn: () => Promise<T>, detail?: (v: T) => string): Promise<T> => {
     const n = steps.length + 1;
     log(`[${n}/${total}] ${name} ...`);
     const t0 = performance.now();
@@ -221,284 +200,347 @@ export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
       throw err;
     }
   };
+}
 
-  await step("Check the tools", async () => {
-    if (Deno.uid() !== 0) {
-      throw new WodError("The demo runs a sandbox backend (namespaces, chroot, mounts) and must run as root");
+/** The programs the demo needs; a fresh machine gets them from .ci/setup (idempotent). */
+async function checkTools(log: (line: string) => void): Promise<void> {
+  if (Deno.uid() !== 0) {
+    throw new WodError("The demo runs a sandbox backend (namespaces, chroot, mounts) and must run as root");
+  }
+  const missingTools = async () => {
+    const missing: string[] = [];
+    for (const tool of ["git", "ansible-playbook", "debootstrap", "ssh", "setsid"]) {
+      const r = await exec("sh", ["-c", 'command -v "$1"', "sh", tool], { allowFailure: true });
+      if (r.code !== 0) missing.push(tool);
     }
-    const missingTools = async () => {
-      const missing: string[] = [];
-      for (const tool of ["git", "ansible-playbook", "debootstrap", "ssh", "setsid"]) {
-        const r = await exec("sh", ["-c", 'command -v "$1"', "sh", tool], { allowFailure: true });
-        if (r.code !== 0) missing.push(tool);
-      }
-      return missing;
-    };
-    let missing = await missingTools();
-    if (missing.length) {
-      // A fresh machine: install the Debian packages and npm modules (.ci/setup is idempotent).
-      log(`      missing ${missing.join(", ")}: running .ci/setup`);
-      const { code } = await exec("bash", [join(REPO, ".ci", "setup")], {
-        cwd: REPO,
-        output: "inherit",
-        allowFailure: true,
-      });
-      missing = await missingTools();
-      if (code !== 0 || missing.length) {
-        throw new WodError(
-          `Missing programs: ${
-            missing.join(", ") || "(none)"
-          }; .ci/setup exited with ${code}: fix and run it again`,
-        );
-      }
-    }
+    return missing;
+  };
+  let missing = await missingTools();
+  if (!missing.length) return;
+  // A fresh machine: install the Debian packages and npm modules (.ci/setup is idempotent).
+  log(`      missing ${missing.join(", ")}: running .ci/setup`);
+  const { code } = await exec("bash", [join(REPO, ".ci", "setup")], {
+    cwd: REPO,
+    output: "inherit",
+    allowFailure: true,
   });
-
-  const sandbox = await step("Sandbox backend (wod sandbox up)", async () => {
-    const { sandboxStatus, ensureSandbox } = await import("../backend/sandbox.ts");
-    const running = await sandboxStatus();
-    if (running) return { info: running, reused: true };
-    st.startedSandbox = !opts.shareSandbox;
-    await save(st);
-    const info = await ensureSandbox((l) => log(`      ${l}`));
-    return { info, reused: false };
-  }, (v) => `${v.reused ? "already running" : "started"}, hub ${v.info.hub_url}`);
-  st.hubUrl = sandbox.info.hub_url;
-
-  await step("Local state remote, age key, mail catcher (maildev)", async () => {
-    await exec("git", ["init", "-q", "--bare", st.stateRemote]);
-    const { identity, recipient } = await newIdentity();
-    await Deno.writeTextFile(
-      st.identityFile,
-      `# wod demo: opens the participant emails sealed in ${st.stateRemote}\n${identity}\n`,
-      {
-        mode: 0o600,
-      },
+  missing = await missingTools();
+  if (code !== 0 || missing.length) {
+    throw new WodError(
+      `Missing programs: ${
+        missing.join(", ") || "(none)"
+      }; .ci/setup exited with ${code}: fix and run it again`,
     );
-    st.smtpPort = freePort();
-    st.webPort = freePort();
-    const mailDir = join(opts.work, "maildev");
-    await Deno.mkdir(mailDir, { recursive: true });
-    const p = spawnDetached("maildev", [
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--config",
-      CONFIG,
-      MAILDEV,
-      "--ip",
-      "127.0.0.1",
-      "--web-ip",
-      "127.0.0.1",
-      "-s",
-      String(st.smtpPort),
-      "-w",
-      String(st.webPort),
-      "--mail-directory",
-      mailDir,
-    ], { log: join(opts.work, "maildev.log"), cwd: REPO });
-    st.procs.push(p);
-    await save(st);
-    st.mailUrl = `http://127.0.0.1:${st.webPort}/`;
-    await waitFor("maildev to answer on its web port", 120_000, async () => {
-      if (!(await httpOk(`http://127.0.0.1:${st.webPort}/api/healthz`))) {
-        if (!existsSync(`/proc/${p.pid}`)) {
-          throw new WodError(`maildev exited: ${await logTail(p.log)}`);
-        }
-        return undefined;
-      }
-      return true;
-    });
-    // The overlay: the demo's seat range, the mail catcher, the seal recipient, the state remote.
-    st.listenPort = freePort(true);
-    st.healthPort = st.listenPort + 1;
-    if (opts.portal) {
-      st.portalPort = freePort();
-      st.portalUrl = `http://127.0.0.1:${st.portalPort}`;
-      st.api = { user: "wod-apply", password: crypto.randomUUID() };
+  }
+}
+
+async function startSandbox({ opts, st, log }: DemoRun) {
+  const { sandboxStatus, ensureSandbox } = await import("../backend/sandbox.ts");
+  const running = await sandboxStatus();
+  if (running) return { info: running, reused: true };
+  st.startedSandbox = !opts.shareSandbox;
+  await save(st);
+  const info = await ensureSandbox((l) => log(`      ${l}`));
+  return { info, reused: false };
+}
+
+/**
+ * Starts a background process of the demo (recorded at once, so `demoDown` stops it even when it never
+ * becomes ready) and waits until `readyUrl` answers; a process that exits first fails with its log's tail.
+ */
+async function startAndWait(
+  st: DemoState,
+  name: string,
+  argv: string[],
+  readyUrl: string,
+  opts: { env?: Record<string, string> } = {},
+): Promise<void> {
+  const what = name === "maildev" ? name : `the ${name}`;
+  const p = spawnDetached(name, argv, { log: join(st.work, `${name}.log`), cwd: REPO, env: opts.env });
+  st.procs.push(p);
+  await save(st);
+  await waitFor(`${what} to answer on ${readyUrl}`, 120_000, async () => {
+    if (await httpOk(readyUrl)) return true;
+    if (!existsSync(`/proc/${p.pid}`)) {
+      throw new WodError(`${what[0].toUpperCase()}${what.slice(1)} exited: ${await logTail(p.log)}`);
     }
-    await Deno.mkdir(join(st.privateDir, "environments"), { recursive: true });
-    const overlay = {
-      name: env,
-      backends: [{ name: st.backend, ranges: { [workshop]: range } }],
-      orders: { listen: `127.0.0.1:${st.listenPort}` },
-      mail: {
-        from: "wod-demo@localhost",
-        smtp_host: "127.0.0.1",
-        smtp_port: st.smtpPort,
-        // With the portal, the portal emails the credentials (apply reports them to it).
-        send_credentials: !opts.portal,
-      },
-      seal: { recipients: [recipient] },
-      state: { store: "git", remote: st.stateRemote, branch: "state" },
-      ...(opts.portal
-        ? {
-          frontend: { api_url: st.portalUrl },
-          portal: {
-            listen: `127.0.0.1:${st.portalPort}`,
-            order_format: "original",
-            order_sender: "wodadmin@localhost",
-          },
-        }
-        : {}),
-    };
-    await Deno.writeTextFile(
-      join(st.privateDir, "environments", `${env}.yaml`),
-      `# The demo's private overlay (written by scripts/demo/flow.ts; removed by \`deno task demo --down\`).\n${
-        stringify(overlay)
-      }`,
-    );
-    const v = await wodCli(st, ["validate", "--private", st.privateDir]);
-    if (v.code !== 0) throw new WodError(`The demo configuration does not validate:\n${v.stdout}${v.stderr}`);
-  }, () => `SMTP 127.0.0.1:${st.smtpPort}, web ${st.mailUrl}`);
+    return undefined;
+  });
+}
 
-  await step("Order listener (wod listen)", async () => {
-    const p = spawnDetached("listener", [
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--config",
-      CONFIG,
-      WOD,
-      "listen",
-      "--env",
-      env,
-      "--private",
-      st.privateDir,
-      "--listen",
-      `127.0.0.1:${st.listenPort}`,
+/** `deno run` of the wod CLI with the repository's config: the argv of the demo's CLI processes. */
+function wodArgv(args: string[]): string[] {
+  return [Deno.execPath(), "run", "-A", "--config", CONFIG, WOD, ...args];
+}
+
+async function startMailCatcher(st: DemoState): Promise<void> {
+  st.smtpPort = freePort();
+  st.webPort = freePort();
+  const mailDir = join(st.work, "maildev");
+  await Deno.mkdir(mailDir, { recursive: true });
+  st.mailUrl = `http://127.0.0.1:${st.webPort}/`;
+  await startAndWait(st, "maildev", [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--config",
+    CONFIG,
+    MAILDEV,
+    "--ip",
+    "127.0.0.1",
+    "--web-ip",
+    "127.0.0.1",
+    "-s",
+    String(st.smtpPort),
+    "-w",
+    String(st.webPort),
+    "--mail-directory",
+    mailDir,
+  ], `http://127.0.0.1:${st.webPort}/api/healthz`);
+}
+
+/** The overlay: the demo's seat range, the mail catcher, the seal recipient, the state remote. */
+async function writeOverlay({ opts, st, range }: DemoRun, recipient: string): Promise<void> {
+  st.listenPort = freePort(true);
+  st.healthPort = st.listenPort + 1;
+  if (opts.portal) {
+    st.portalPort = freePort();
+    st.portalUrl = `http://127.0.0.1:${st.portalPort}`;
+    st.api = { user: "wod-apply", password: crypto.randomUUID() };
+  }
+  await Deno.mkdir(join(st.privateDir, "environments"), { recursive: true });
+  const overlay = {
+    name: st.env,
+    backends: [{ name: st.backend, ranges: { [st.workshop]: range } }],
+    orders: { listen: `127.0.0.1:${st.listenPort}` },
+    mail: {
+      from: "wod-demo@localhost",
+      smtp_host: "127.0.0.1",
+      smtp_port: st.smtpPort,
+      // With the portal, the portal emails the credentials (apply reports them to it).
+      send_credentials: !opts.portal,
+    },
+    seal: { recipients: [recipient] },
+    state: { store: "git", remote: st.stateRemote, branch: "state" },
+    ...(opts.portal
+      ? {
+        frontend: { api_url: st.portalUrl },
+        portal: {
+          listen: `127.0.0.1:${st.portalPort}`,
+          order_format: "original",
+          order_sender: "wodadmin@localhost",
+        },
+      }
+      : {}),
+  };
+  await Deno.writeTextFile(
+    join(st.privateDir, "environments", `${st.env}.yaml`),
+    `# The demo's private overlay (written by scripts/demo/flow.ts; removed by \`deno task demo --down\`).\n${
+      stringify(overlay)
+    }`,
+  );
+  const v = await wodCli(st, ["validate", "--private", st.privateDir]);
+  if (v.code !== 0) throw new WodError(`The demo configuration does not validate:\n${v.stdout}${v.stderr}`);
+}
+
+async function prepareStateAndMail(run: DemoRun): Promise<void> {
+  const { st } = run;
+  await initBare(st.stateRemote);
+  const { identity, recipient } = await newIdentity();
+  await Deno.writeTextFile(
+    st.identityFile,
+    `# wod demo: opens the participant emails sealed in ${st.stateRemote}\n${identity}\n`,
+    { mode: 0o600 },
+  );
+  await startMailCatcher(st);
+  await writeOverlay(run, recipient);
+}
+
+/** `wod <command>` of a demo service: the demo's environment and overlay, listening on loopback `port`. */
+function serviceArgs(st: DemoState, command: string, port: number): string[] {
+  return [command, "--env", st.env, "--private", st.privateDir, "--listen", `127.0.0.1:${port}`];
+}
+
+async function startOrderListener(st: DemoState): Promise<void> {
+  await startAndWait(
+    st,
+    "listener",
+    wodArgv([
+      ...serviceArgs(st, "listen", st.listenPort!),
       "--health",
       `127.0.0.1:${st.healthPort}`,
       "--spool",
-      join(opts.work, "spool"),
+      join(st.work, "spool"),
       "--hostname",
       "localhost",
-    ], { log: join(opts.work, "listener.log"), cwd: REPO, env: { WOD_ROOT: st.root } });
-    st.procs.push(p);
-    await save(st);
-    await waitFor("the listener's health endpoint", 120_000, async () => {
-      if (await httpOk(`http://127.0.0.1:${st.healthPort}/health`)) return true;
-      if (!existsSync(`/proc/${p.pid}`)) throw new WodError(`The listener exited: ${await logTail(p.log)}`);
-      return undefined;
-    });
-  }, () => `SMTP 127.0.0.1:${st.listenPort}, health http://127.0.0.1:${st.healthPort}/health`);
+    ]),
+    `http://127.0.0.1:${st.healthPort}/health`,
+    { env: { WOD_ROOT: st.root } },
+  );
+}
 
+async function startPortal(st: DemoState): Promise<void> {
+  await startAndWait(
+    st,
+    "portal",
+    wodArgv([...serviceArgs(st, "portal", st.portalPort!), "--data-dir", join(st.work, "portal")]),
+    `${st.portalUrl}/health`,
+    { env: { WOD_ROOT: st.root, WOD_FRONTEND_USER: st.api!.user, WOD_FRONTEND_PASSWORD: st.api!.password } },
+  );
+}
+
+/** Registers as a browser does: the form, its CSRF token, consent. */
+async function registerOnPortal(st: DemoState): Promise<void> {
+  const { Client } = await import("../portal/client.ts");
+  const c = new Client(st.portalUrl!);
+  const csrf = await c.csrf(`/workshops/${st.workshop}`);
+  const r = await c.post("/register", {
+    workshop: st.workshop,
+    email: st.email,
+    first_name: "Demo",
+    last_name: "Participant",
+    company: "wod demo",
+    consent: "yes",
+    website: "",
+    csrf,
+  });
+  const loc = r.res.headers.get("location");
+  if (r.res.status !== 303 || !loc) {
+    throw new WodError(`The portal refused the registration (HTTP ${r.res.status}): ${r.text.slice(0, 300)}`);
+  }
+  st.statusUrl = `${st.portalUrl}${loc.replace(/\?.*/, "")}`;
+}
+
+async function waitUntilRecorded({ opts, st }: DemoRun) {
+  const store = await openStore(st.root, st.env, { privateDir: st.privateDir });
+  try {
+    const order = await waitFor("the order to be recorded", 120_000, async () => {
+      const orders = await store.readOrders();
+      // Through the portal, the portal chose the seat (the lowest free one of the range).
+      const o = orders.find((x) =>
+        x.action === "CREATE" && x.backend === st.backend && (opts.portal || x.seats[0] === st.seat)
+      );
+      if (o) return o;
+      const refused = (await logTail(join(st.work, "listener.log"), 50)).split("\n")
+        .find((l) => l.includes('"event":"refused"'));
+      if (refused) throw new WodError(`The listener refused the order: ${refused}`);
+      return undefined;
+    }, 250);
+    if (order.outcome !== "accepted") {
+      throw new WodError(`The order ${order.id} was recorded as ${order.outcome}: ${order.reason ?? ""}`);
+    }
+    st.orderId = order.id;
+    st.seat = order.seats[0];
+    return order;
+  } finally {
+    await store.close();
+  }
+}
+
+async function applyOnce({ st, log }: DemoRun): Promise<void> {
+  const r = await wodCli(st, ["apply", "--env", st.env, "--private", st.privateDir]);
+  st.outputs.push(r.stdout, r.stderr);
+  for (const l of (r.stdout + r.stderr).trimEnd().split("\n")) if (l.trim()) log(`      ${l}`);
+  if (r.code !== 0) throw new WodError(`wod apply failed (exit ${r.code})`);
+}
+
+async function waitForCredentials({ opts, st }: DemoRun): Promise<MaildevEmail> {
+  return await waitFor(`the credentials email to ${st.email} in maildev`, 120_000, async () => {
+    const all = await maildevEmails(st.webPort!);
+    // (Through the portal the welcome email comes first: the credentials one says "is ready".)
+    return all.find((m) =>
+      m.to.some((t) => t.address === st.email) && (!opts.portal || /is ready/.test(m.subject))
+    );
+  });
+}
+
+/** A new demo's recorded state in `opts.work` (created; must not hold another demo). */
+async function newRun(opts: DemoOptions): Promise<DemoRun> {
+  const range = opts.range ?? [70, 79];
+  const seat = opts.seat ?? range[0];
+  if (await readDemoState(opts.work)) {
+    throw new WodError(
+      `A demo is already recorded in ${stateFile(opts.work)}: run \`deno task demo --down\` first`,
+    );
+  }
+  await Deno.mkdir(opts.work, { recursive: true, mode: 0o700 });
+  const st: DemoState = {
+    version: 1,
+    root: opts.root,
+    work: opts.work,
+    env: opts.env ?? "local",
+    backend: opts.backend ?? "jup1",
+    workshop: opts.workshop ?? "WKSHP-Shell101",
+    seat,
+    email: opts.email ?? `student${seat}@example.org`,
+    privateDir: join(opts.work, "private"),
+    identityFile: join(opts.work, "age-identity.txt"),
+    stateRemote: join(opts.work, "state.git"),
+    startedSandbox: false,
+    procs: [],
+    outputs: [],
+  };
+  await save(st);
+  const log = opts.log ?? ((l: string) => console.log(l));
+  return { opts, st, log, range, customer: opts.customer ?? String(1000 + seat) };
+}
+
+/** Brings the whole demo up; on failure everything started so far stays recorded for `demoDown`. */
+export async function demoUp(opts: DemoOptions): Promise<DemoResult> {
+  const run = await newRun(opts);
+  const { st } = run;
+  const steps: StepTiming[] = [];
+  const step = stepper(run, opts.portal ? 9 : 8, steps);
+  await step("Check the tools", () => checkTools(run.log));
+  const sandbox = await step(
+    "Sandbox backend (wod sandbox up)",
+    () => startSandbox(run),
+    (v) => `${v.reused ? "already running" : "started"}, hub ${v.info.hub_url}`,
+  );
+  st.hubUrl = sandbox.info.hub_url;
+  await step(
+    "Local state remote, age key, mail catcher (maildev)",
+    () => prepareStateAndMail(run),
+    () => `SMTP 127.0.0.1:${st.smtpPort}, web ${st.mailUrl}`,
+  );
+  await step(
+    "Order listener (wod listen)",
+    () => startOrderListener(st),
+    () => `SMTP 127.0.0.1:${st.listenPort}, health http://127.0.0.1:${st.healthPort}/health`,
+  );
   if (opts.portal) {
-    await step("Registration portal (wod portal)", async () => {
-      const p = spawnDetached("portal", [
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--config",
-        CONFIG,
-        WOD,
-        "portal",
-        "--env",
-        env,
-        "--private",
-        st.privateDir,
-        "--listen",
-        `127.0.0.1:${st.portalPort}`,
-        "--data-dir",
-        join(opts.work, "portal"),
-      ], {
-        log: join(opts.work, "portal.log"),
-        cwd: REPO,
-        env: { WOD_ROOT: st.root, WOD_FRONTEND_USER: st.api!.user, WOD_FRONTEND_PASSWORD: st.api!.password },
-      });
-      st.procs.push(p);
-      await save(st);
-      await waitFor("the portal to answer", 120_000, async () => {
-        if (await httpOk(`${st.portalUrl}/health`)) return true;
-        if (!existsSync(`/proc/${p.pid}`)) throw new WodError(`The portal exited: ${await logTail(p.log)}`);
-        return undefined;
-      });
-    }, () => `${st.portalUrl}/`);
+    await step("Registration portal (wod portal)", () => startPortal(st), () => `${st.portalUrl}/`);
     await step(
-      `Register for ${workshop} on the portal (as a browser does: form, CSRF token, consent)`,
-      async () => {
-        const { Client } = await import("../portal/client.ts");
-        const c = new Client(st.portalUrl!);
-        const csrf = await c.csrf(`/workshops/${workshop}`);
-        const r = await c.post("/register", {
-          workshop,
-          email,
-          first_name: "Demo",
-          last_name: "Participant",
-          company: "wod demo",
-          consent: "yes",
-          website: "",
-          csrf,
-        });
-        const loc = r.res.headers.get("location");
-        if (r.res.status !== 303 || !loc) {
-          throw new WodError(
-            `The portal refused the registration (HTTP ${r.res.status}): ${r.text.slice(0, 300)}`,
-          );
-        }
-        st.statusUrl = `${st.portalUrl}${loc.replace(/\?.*/, "")}`;
-      },
+      `Register for ${st.workshop} on the portal (as a browser does: form, CSRF token, consent)`,
+      () => registerOnPortal(st),
       () => `status page ${st.statusUrl}`,
     );
   } else {
     const greeting = await step(
-      `Send CREATE ${seat} ${workshop} as the original front end does (raw TCP, bare LF)`,
+      `Send CREATE ${st.seat} ${st.workshop} as the original front end does (raw TCP, bare LF)`,
       () =>
         sendOriginalOrder(st.listenPort!, {
           helo: "api-db.localhost",
           from: "wodadmin@localhost",
           to: "wodadmin@localhost",
-          subject: `CREATE ${seat} ${customer} ${email}`,
-          body: workshop,
+          subject: `CREATE ${st.seat} ${run.customer} ${st.email}`,
+          body: st.workshop,
         }),
       (g) => `server said ${JSON.stringify(g.split("\r\n")[0].slice(0, 60))}`,
     );
     if (!greeting.startsWith("220")) throw new WodError(`Unexpected greeting from the listener: ${greeting}`);
   }
-
-  await step("Wait until the order is recorded in the state remote", async () => {
-    const store = await openStore(st.root, env, { privateDir: st.privateDir });
-    try {
-      const order = await waitFor("the order to be recorded", 120_000, async () => {
-        const orders = await store.readOrders();
-        // Through the portal, the portal chose the seat (the lowest free one of the range).
-        const o = orders.find((x) =>
-          x.action === "CREATE" && x.backend === st.backend && (opts.portal || x.seats[0] === seat)
-        );
-        if (o) return o;
-        const refused = (await logTail(join(opts.work, "listener.log"), 50)).split("\n")
-          .find((l) => l.includes('"event":"refused"'));
-        if (refused) throw new WodError(`The listener refused the order: ${refused}`);
-        return undefined;
-      }, 250);
-      if (order.outcome !== "accepted") {
-        throw new WodError(`The order ${order.id} was recorded as ${order.outcome}: ${order.reason ?? ""}`);
-      }
-      st.orderId = order.id;
-      st.seat = order.seats[0];
-      return order;
-    } finally {
-      await store.close();
-    }
-  }, (o) => `order ${o.id}, ${st.stateRemote}`);
-
-  await step("Apply (wod apply): account, notebooks, hub server, credentials email", async () => {
-    const r = await wodCli(st, ["apply", "--env", env, "--private", st.privateDir]);
-    st.outputs.push(r.stdout, r.stderr);
-    for (const l of (r.stdout + r.stderr).trimEnd().split("\n")) if (l.trim()) log(`      ${l}`);
-    if (r.code !== 0) throw new WodError(`wod apply failed (exit ${r.code})`);
-  });
-
-  await step("Wait for the credentials email in the mail catcher", async () => {
-    return await waitFor(`the credentials email to ${email} in maildev`, 120_000, async () => {
-      const all = await maildevEmails(st.webPort!);
-      // (Through the portal the welcome email comes first: the credentials one says "is ready".)
-      return all.find((m) =>
-        m.to.some((t) => t.address === email) && (!opts.portal || /is ready/.test(m.subject))
-      );
-    });
-  }, (m) => `"${m.subject}"`);
-
+  await step(
+    "Wait until the order is recorded in the state remote",
+    () => waitUntilRecorded(run),
+    (o) => `order ${o.id}, ${st.stateRemote}`,
+  );
+  await step("Apply (wod apply): account, notebooks, hub server, credentials email", () => applyOnce(run));
+  await step(
+    "Wait for the credentials email in the mail catcher",
+    () => waitForCredentials(run),
+    (m) => `"${m.subject}"`,
+  );
   await save(st);
   return {
     state: st,

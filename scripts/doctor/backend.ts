@@ -1,6 +1,7 @@
 // wod doctor --env ENV: the same kind of checks on each backend of the environment, over SSH (one
 // connection per backend, one fixed POSIX sh script read from stdin). The sandbox of `local` is
 // checked when it runs; an unreachable backend gets one "skipped" line (a warning).
+import { exec, type ExecResult } from "../common/exec.ts";
 import { backendPythonImports } from "./ansible_uses.ts";
 import type { CheckResult, Status } from "./checks.ts";
 import { sandboxStatus, sshOptions } from "../backend/sandbox.ts";
@@ -77,17 +78,8 @@ export function parseRemote(scope: string, text: string): CheckResult[] {
   return out;
 }
 
-async function ssh(args: string[], stdin: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command("ssh", { args, stdin: "piped", stdout: "piped", stderr: "piped" }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(stdin));
-  await w.close();
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+async function ssh(args: string[], stdin: string): Promise<ExecResult> {
+  return await exec("ssh", args, { stdin, inherit: ["SSH_AUTH_SOCK"], allowFailure: true });
 }
 
 /** Checks of one backend entry; never throws (an unreachable backend is one skipped line). */

@@ -2,6 +2,7 @@
 // real Debian root), and a backend that is not running is one warning line, not a failure.
 import { join } from "node:path";
 import { assert, assertEquals } from "../common/assert.ts";
+import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import { ensureSandbox } from "../backend/sandbox.ts";
 import { backendChecks } from "./backend.ts";
 import type { CheckResult } from "./checks.ts";
@@ -13,13 +14,12 @@ Deno.test({
   ignore: Deno.uid() !== 0,
   async fn() {
     await ensureSandbox();
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", join(ROOT, "scripts/wod.ts"), "doctor", "--env", "local", "--format", "json"],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout);
+    const out = await exec(
+      Deno.execPath(),
+      ["run", "-A", join(ROOT, "scripts/wod.ts"), "doctor", "--env", "local", "--format", "json"],
+      { cwd: ROOT, inherit: DENO_CHILD_INHERIT, allowFailure: true },
+    );
+    const text = out.stdout;
     const checks = (JSON.parse(text).checks as CheckResult[]).filter((c) =>
       c.scope === "backend jup1 (local)"
     );

@@ -10,6 +10,7 @@
 // and, when .ci/setup must install it, its package to .ci/apt-packages.txt (doctor_test.ts checks
 // that every package listed there is the fix of some check).
 import { dirname, join } from "node:path";
+import { exec, type ExecResult } from "../common/exec.ts";
 import { ansibleUses, backendPythonImports, type PluginKind } from "./ansible_uses.ts";
 
 export type Status = "ok" | "missing" | "wrong-version" | "failed" | "skipped";
@@ -318,36 +319,22 @@ function isExecutable(p: string): boolean {
   }
 }
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Ran = ExecResult;
+
+/** What a probe sees of our environment: the base (exec.ts) and what changes how Python and Ansible run. */
+const PROBE_INHERIT = ["PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "ANSIBLE_*"];
 
 async function run(
   cmd: string,
   args: string[],
   opts: { stdin?: string; cwd?: string; env?: Record<string, string> } = {},
 ): Promise<Ran> {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: opts.cwd,
-    env: opts.env,
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+  return await exec(cmd, args, { ...opts, inherit: PROBE_INHERIT, allowFailure: true });
+}
+
+/** The fields every required check of this machine shares. */
+function controllerCheck(name: string, usedBy: string) {
+  return { scope: "controller", name, required: true, usedBy };
 }
 
 /** -1, 0, 1 for dotted numeric versions ("2.14.18" vs "2.14"). */
@@ -473,24 +460,14 @@ function denoCheck(ctx: DoctorContext): CheckResult {
 }
 
 function rootCheck(ctx: DoctorContext): CheckResult {
-  const base = {
-    scope: "controller",
-    name: "root",
-    required: true,
-    usedBy: "the sandbox, the demo and the tests (mounts, namespaces, chroot)",
-  };
+  const base = controllerCheck("root", "the sandbox, the demo and the tests (mounts, namespaces, chroot)");
   return ctx.uid === 0
     ? { ...base, status: "ok", detail: "running as uid 0" }
     : { ...base, status: "failed", detail: `running as uid ${ctx.uid}`, fix: "run as root (sudo -i)" };
 }
 
 async function namespacesCheck(ctx: DoctorContext): Promise<CheckResult> {
-  const base = {
-    scope: "controller",
-    name: "namespaces",
-    required: true,
-    usedBy: "the sandbox (mount, pid, uts, ipc namespaces)",
-  };
+  const base = controllerCheck("namespaces", "the sandbox (mount, pid, uts, ipc namespaces)");
   const unshare = which("unshare", ctx.path);
   if (!unshare) {
     return { ...base, status: "skipped", detail: "unshare is missing (see above)", fix: apt("util-linux") };
@@ -598,12 +575,10 @@ async function pluginChecks(ctx: DoctorContext, py: Promise<string | undefined>)
 /** Python modules of the backend scripts (they run on the backends; stdlib only, checked here too). */
 async function backendImportsCheck(ctx: DoctorContext): Promise<CheckResult> {
   const mods = await backendPythonImports(ctx.root);
-  const base = {
-    scope: "controller",
-    name: `python: backend script modules (${mods.length})`,
-    required: true,
-    usedBy: "ansible/roles/*/files (run on the backends)",
-  };
+  const base = controllerCheck(
+    `python: backend script modules (${mods.length})`,
+    "ansible/roles/*/files (run on the backends)",
+  );
   const py = which("python3", ctx.path) ?? "/usr/bin/python3";
   const out = await run(py, [
     "-c",
@@ -635,12 +610,7 @@ function existingAncestor(p: string): string {
 }
 
 async function diskCheck(ctx: DoctorContext): Promise<CheckResult> {
-  const base = {
-    scope: "controller",
-    name: "free disk (sandbox)",
-    required: true,
-    usedBy: "the sandbox image and its per-run layer",
-  };
+  const base = controllerCheck("free disk (sandbox)", "the sandbox image and its per-run layer");
   const dirs = [...new Set([existingAncestor(ctx.sandboxDir), existingAncestor(ctx.imageCache)])];
   const df = which("df", ctx.path) ?? "/bin/df";
   const out = await run(df, ["-Pk", ...dirs]).catch(() => undefined);

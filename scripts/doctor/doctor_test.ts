@@ -1,6 +1,7 @@
 // wod doctor: its table covers what the code uses, and it names the missing package.
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../common/assert.ts";
+import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import { ansibleUses } from "./ansible_uses.ts";
 import { ANSIBLE_PLUGINS, compareVersions, REQUIREMENTS } from "./checks.ts";
 import { parseRemote, REMOTE_SCRIPT } from "./backend.ts";
@@ -122,14 +123,20 @@ async function pathFarm(without: string[], extra: Record<string, string> = {}): 
 async function doctor(
   env: Record<string, string>,
 ): Promise<{ code: number; checks: CheckResult[]; text: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", join(ROOT, "scripts/wod.ts"), "doctor", "--format", "json"],
+  const out = await exec(Deno.execPath(), [
+    "run",
+    "-A",
+    join(ROOT, "scripts/wod.ts"),
+    "doctor",
+    "--format",
+    "json",
+  ], {
     cwd: ROOT,
     env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
+    inherit: DENO_CHILD_INHERIT,
+    allowFailure: true,
+  });
+  const text = out.stdout;
   return { code: out.code, checks: JSON.parse(text).checks, text };
 }
 
@@ -164,16 +171,11 @@ Deno.test("a missing optional program (chromium) is a warning: doctor still exit
 });
 
 Deno.test("the backend check script runs under sh and reports this Debian host", async () => {
-  const out = await new Deno.Command("sh", {
-    args: ["-s", "--", "sandbox", "json", "os", "no_such_module_xyz"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const w = out.stdin.getWriter();
-  await w.write(new TextEncoder().encode(REMOTE_SCRIPT));
-  await w.close();
-  const res = await out.output();
-  const checks = parseRemote("backend test", new TextDecoder().decode(res.stdout));
+  const res = await exec("sh", ["-s", "--", "sandbox", "json", "os", "no_such_module_xyz"], {
+    stdin: REMOTE_SCRIPT,
+    allowFailure: true,
+  });
+  const checks = parseRemote("backend test", res.stdout);
   const by = (n: string) => checks.find((c) => c.name === n);
   assertEquals(by("os")?.status, "ok");
   assertEquals(by("python3")?.status, "ok");

@@ -3,7 +3,7 @@
 // login page as the student, open the entry notebook in the classic notebook UI, take a screenshot.
 // Errors never carry the password (it is replaced before an error leaves this module).
 import { chromium } from "playwright-core";
-import { redactText } from "../common/exec.ts";
+import { redactText } from "../common/log.ts";
 
 export const CHROMIUM = Deno.env.get("WOD_CHROMIUM") ?? "/usr/bin/chromium";
 export const CHROMIUM_ARGS = [

@@ -5,7 +5,7 @@
 // evaluated again against the state that won the race), with a short random backoff.
 import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
-import { exec } from "../common/exec.ts";
+import { git as runGit, initBare } from "../common/git.ts";
 import { WodError } from "../common/errors.ts";
 import type { Changes, TreeStore, TreeView } from "./tree.ts";
 
@@ -18,20 +18,8 @@ export interface GitTreeOptions {
   maxAttempts?: number;
 }
 
-const GIT_ENV = { GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" };
-const IDENT = [
-  "-c",
-  "user.name=wod",
-  "-c",
-  "user.email=wod@localhost",
-  "-c",
-  "commit.gpgsign=false",
-  "-c",
-  "core.hooksPath=/dev/null",
-];
-
 async function git(dir: string, args: string[], allowFailure = false) {
-  return await exec("git", [...IDENT, ...args], { cwd: dir, env: GIT_ENV, allowFailure });
+  return await runGit(args, { cwd: dir, allowFailure });
 }
 
 const BRANCH = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,100}$/;
@@ -42,7 +30,7 @@ export async function openGitTree(opts: GitTreeOptions): Promise<TreeStore> {
   }
   if (opts.createBare && !existsSync(opts.remote)) {
     await Deno.mkdir(dirname(opts.remote), { recursive: true });
-    await exec("git", ["init", "-q", "--bare", opts.remote], { env: GIT_ENV });
+    await initBare(opts.remote);
   }
   const store = new GitTree(opts);
   await store.init();

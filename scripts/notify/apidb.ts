@@ -3,8 +3,7 @@
 // active, duration, ...) and a `locations` row per backend (name, basestdid, proto, port). Our files
 // are the source: `apiDbRows` writes what the api-db needs from them, and `compareApiDbWorkshops`
 // names every difference between those rows and what the front end serves at GET /workshops.
-import type { Config } from "../config/load.ts";
-import { WodError } from "../common/errors.ts";
+import { type Config, requireEnvironment } from "../config/load.ts";
 
 /** A `locations` row: one per backend of the environment. */
 export interface ApiDbLocation {
@@ -50,12 +49,7 @@ function locationName(b: { name: string; fqdn?: string; host?: string }): string
 
 /** The api-db rows of environment `envName`, from our files (workshops with a range there only). */
 export function apiDbRows(cfg: Config, envName: string): ApiDbRows {
-  const entry = cfg.environments.get(envName);
-  if (!entry) {
-    throw new WodError(
-      `Unknown environment "${envName}": expected one of ${[...cfg.environments.keys()].sort().join(", ")}`,
-    );
-  }
+  const entry = requireEnvironment(cfg, envName);
   const env = entry.value;
   const warnings: string[] = [];
   const locations: ApiDbLocation[] = env.backends.map((b) => {

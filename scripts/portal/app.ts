@@ -2,7 +2,9 @@
 // (so `wod apply` reports here), admin pages. Served by Deno.serve; state in a PortalStore (SQLite or
 // PostgreSQL); emails and orders go through an outbox, so a crash between the registration and its
 // order loses nothing and sends nothing twice.
-import type { Config } from "../config/load.ts";
+import { WodError } from "../common/errors.ts";
+import { createLogger, type LogFn } from "../common/log.ts";
+import { type Config, requireEnvironment } from "../config/load.ts";
 import type { Environment, EnvironmentBackend, Seat } from "../config/types.gen.ts";
 import { isSaneEmail } from "../orders/check.ts";
 import type { Mailer, Rendered } from "../notify/email.ts";
@@ -71,7 +73,7 @@ export interface PortalOptions {
   /** Hub base URL per backend. */
   hubUrl: (b: EnvironmentBackend) => Promise<string>;
   now?: () => Date;
-  log?: (event: string, fields?: Record<string, unknown>) => void;
+  log?: LogFn;
   /** How often the outbox worker and the recorded-state refresh run (ms). */
   tickMs?: number;
 }
@@ -101,6 +103,32 @@ function securityHeaders(res: Response): Response {
   return res;
 }
 
+/** What is wrong with the registration form's fields (empty: nothing). */
+export function formErrors(values: FormValues): FormErrors {
+  const errors: FormErrors = {};
+  if (!values.email) errors.email = "Enter your email address.";
+  else if (!isSaneEmail(values.email)) {
+    errors.email =
+      "Enter an email address like name@example.org (letters, digits and . _ % + - before the @).";
+  }
+  if (!values.first_name) errors.first_name = "Enter your first name.";
+  else if (!NAME_RE.test(values.first_name)) {
+    errors.first_name = "Your first name must be 1 to 100 characters, without < or >.";
+  }
+  if (!values.last_name) errors.last_name = "Enter your last name.";
+  else if (!NAME_RE.test(values.last_name)) {
+    errors.last_name = "Your last name must be 1 to 100 characters, without < or >.";
+  }
+  if (!values.company) errors.company = 'Enter your company or organisation (or "none").';
+  else if (!NAME_RE.test(values.company)) {
+    errors.company = "The company must be 1 to 100 characters, without < or >.";
+  }
+  if (!values.consent) {
+    errors.consent = "Tick the box to agree to the terms: we need it to keep your name and email.";
+  }
+  return errors;
+}
+
 export class Portal {
   readonly env: Environment;
   private byAddress: RateLimiter;
@@ -114,16 +142,14 @@ export class Portal {
   private again = false;
   private closed = false;
   private inflight = new Set<Promise<unknown>>();
-  private log: (event: string, fields?: Record<string, unknown>) => void;
+  private log: LogFn;
 
   constructor(readonly o: PortalOptions) {
-    const e = o.cfg.environments.get(o.env);
-    if (!e) throw new Error(`Unknown environment ${o.env}`);
-    this.env = e.value;
+    this.env = requireEnvironment(o.cfg, o.env).value;
     const l = o.limits ?? { perAddress: 20, perEmail: 5, windowMs: 3_600_000 };
     this.byAddress = new RateLimiter(l.perAddress, l.windowMs);
     this.byEmail = new RateLimiter(l.perEmail, l.windowMs);
-    this.log = o.log ?? ((event, fields) => console.log(JSON.stringify({ event, ...fields })));
+    this.log = o.log ?? createLogger({ sync: true });
   }
 
   private now(): Date {
@@ -260,7 +286,11 @@ export class Portal {
     const reg = await this.o.store.byId(item.registrationId);
     const now = () => this.now().toISOString();
     try {
-      if (!reg) throw new Error(`registration ${item.registrationId} is gone`);
+      if (!reg) {
+        throw new WodError(
+          `Registration ${item.registrationId} is no longer in the portal's database: its ${item.kind} cannot be delivered`,
+        );
+      }
       if (item.kind === "order-create" || item.kind === "order-cleanup") {
         await this.o.orders.send({
           action: item.kind === "order-create" ? "CREATE" : "CLEANUP",
@@ -460,7 +490,7 @@ export class Portal {
     if (m === "POST" && p === "/register") return await this.register(req, info);
     mm = /^\/status\/([A-Za-z0-9_-]{20,64})(\/live|\/delete)?$/.exec(p);
     if (mm) return await this.status(req, mm[1], mm[2] ?? "");
-    // The original api-db's callback API (INTEROP.md).
+    // The original api-db's callback API (docs/interop.md).
     if (m === "POST" && p === "/login") return await this.apiLogin(req);
     mm = /^\/(student|customer)\/([A-Za-z0-9_-]{1,64})$/.exec(p);
     if (m === "PUT" && mm) return await this.apiPut(req, mm[1] as "student" | "customer", mm[2]);
@@ -474,6 +504,15 @@ export class Portal {
     const buf = await req.arrayBuffer();
     if (buf.byteLength > MAX_FORM_BYTES) return undefined;
     return new URLSearchParams(new TextDecoder().decode(buf));
+  }
+
+  /** The form's CSRF token matches the cookie's (double submit, HMAC-signed). */
+  private formCsrfOk(req: Request, f: URLSearchParams): boolean {
+    return csrfOk(
+      this.o.secret,
+      parseCookies(req.headers.get("cookie")).get(CSRF_COOKIE),
+      f.get("csrf") ?? undefined,
+    );
   }
 
   // ---------- registration ----------
@@ -515,11 +554,7 @@ export class Portal {
         c.setCookie,
       );
     if (
-      !csrfOk(
-        this.o.secret,
-        parseCookies(req.headers.get("cookie")).get(CSRF_COOKIE),
-        f.get("csrf") ?? undefined,
-      )
+      !this.formCsrfOk(req, f)
     ) {
       this.log("refused", { reason: "csrf", workshop });
       return await page(403, {
@@ -543,27 +578,7 @@ export class Portal {
           "The registration was refused as automated. If you are a person, reload the page and try again.",
       });
     }
-    const errors: FormErrors = {};
-    if (!values.email) errors.email = "Enter your email address.";
-    else if (!isSaneEmail(values.email)) {
-      errors.email =
-        "Enter an email address like name@example.org (letters, digits and . _ % + - before the @).";
-    }
-    if (!values.first_name) errors.first_name = "Enter your first name.";
-    else if (!NAME_RE.test(values.first_name)) {
-      errors.first_name = "Your first name must be 1 to 100 characters, without < or >.";
-    }
-    if (!values.last_name) errors.last_name = "Enter your last name.";
-    else if (!NAME_RE.test(values.last_name)) {
-      errors.last_name = "Your last name must be 1 to 100 characters, without < or >.";
-    }
-    if (!values.company) errors.company = 'Enter your company or organisation (or "none").';
-    else if (!NAME_RE.test(values.company)) {
-      errors.company = "The company must be 1 to 100 characters, without < or >.";
-    }
-    if (!values.consent) {
-      errors.consent = "Tick the box to agree to the terms: we need it to keep your name and email.";
-    }
+    const errors = formErrors(values);
     if (Object.keys(errors).length) {
       this.log("refused", { reason: "invalid", fields: Object.keys(errors), workshop });
       return await page(400, errors);
@@ -664,11 +679,7 @@ export class Portal {
       const f = await this.form(req);
       if (
         !f ||
-        !csrfOk(
-          this.o.secret,
-          parseCookies(req.headers.get("cookie")).get(CSRF_COOKIE),
-          f.get("csrf") ?? undefined,
-        )
+        !this.formCsrfOk(req, f)
       ) {
         return html(
           messagePage("Not accepted", "This form has expired: reload the status page and try again."),
@@ -828,11 +839,7 @@ export class Portal {
       const f = await this.form(req);
       if (
         !f ||
-        !csrfOk(
-          this.o.secret,
-          parseCookies(req.headers.get("cookie")).get(CSRF_COOKIE),
-          f.get("csrf") ?? undefined,
-        )
+        !this.formCsrfOk(req, f)
       ) {
         return this.withCookie(
           html(
@@ -901,11 +908,7 @@ export class Portal {
       const f = await this.form(req);
       if (
         !f ||
-        !csrfOk(
-          this.o.secret,
-          parseCookies(req.headers.get("cookie")).get(CSRF_COOKIE),
-          f.get("csrf") ?? undefined,
-        )
+        !this.formCsrfOk(req, f)
       ) {
         return html(messagePage("Not accepted", "The form expired: reload the admin page."), 403);
       }

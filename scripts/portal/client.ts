@@ -1,5 +1,7 @@
 // A small browser-like HTTP client for the portal (tests, bench, the demo): keeps cookies, does not
 // follow redirects, reads the CSRF token from a page's form.
+import { WodError } from "../common/errors.ts";
+
 /** A browser-like client: keeps cookies, reads the CSRF token from forms. */
 export class Client {
   cookies = new Map<string, string>();
@@ -39,7 +41,11 @@ export class Client {
   async csrf(path: string): Promise<string> {
     const { text } = await this.get(path);
     const m = /name="csrf" value="([^"]+)"/.exec(text);
-    if (!m) throw new Error(`No CSRF token on ${path}`);
+    if (!m) {
+      throw new WodError(
+        `No CSRF token in the form on ${path}: is the portal serving that page (status, login)?`,
+      );
+    }
     return m[1];
   }
 }

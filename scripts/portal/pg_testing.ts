@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
+import { exec, spawn } from "../common/exec.ts";
 import { freePort } from "../common/net.ts";
 
 export const PG_BIN = Deno.env.get("WOD_PG_BIN") ?? "/usr/lib/postgresql/15/bin";
@@ -25,25 +26,18 @@ export function postgresUnavailable(): string | undefined {
   return undefined;
 }
 
-async function asPostgres(args: string[]): Promise<Deno.CommandOutput> {
-  return await new Deno.Command("setpriv", {
-    args: ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-}
+const AS_POSTGRES = ["--reuid=postgres", "--regid=postgres", "--init-groups", "--"];
 
 export async function startTestPostgres(): Promise<TestPostgres> {
   const why = postgresUnavailable();
   if (why) throw new WodError(`Cannot start a test PostgreSQL server: ${why}`);
   const dir = await Deno.makeTempDir({ prefix: "wod-pg-" });
   const data = join(dir, "data");
-  const pw = await new Deno.Command("id", { args: ["-u", "postgres"], stdout: "piped" }).output();
-  const uid = Number(new TextDecoder().decode(pw.stdout).trim());
+  const uid = Number((await exec("id", ["-u", "postgres"])).stdout.trim());
   await Deno.chown(dir, uid, null);
   await Deno.chmod(dir, 0o700);
-  const init = await asPostgres([
+  const init = await exec("setpriv", [
+    ...AS_POSTGRES,
     join(PG_BIN, "initdb"),
     "-D",
     data,
@@ -52,36 +46,28 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     "--auth=trust",
     "--encoding=UTF8",
     "--no-instructions",
-  ]);
-  if (!init.success) {
+  ], { allowFailure: true });
+  if (init.code !== 0) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
-    throw new WodError(`initdb failed: ${new TextDecoder().decode(init.stderr).slice(-500)}`);
+    throw new WodError(`initdb failed: ${init.stderr.slice(-500)}`);
   }
   const port = freePort();
-  const child = new Deno.Command("setpriv", {
-    args: [
-      "--reuid=postgres",
-      "--regid=postgres",
-      "--init-groups",
-      "--",
-      join(PG_BIN, "postgres"),
-      "-D",
-      data,
-      "-p",
-      String(port),
-      "-k",
-      dir,
-      "-c",
-      "listen_addresses=127.0.0.1",
-      "-c",
-      "fsync=off",
-      "-c",
-      "max_connections=100",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const child = spawn("setpriv", [
+    ...AS_POSTGRES,
+    join(PG_BIN, "postgres"),
+    "-D",
+    data,
+    "-p",
+    String(port),
+    "-k",
+    dir,
+    "-c",
+    "listen_addresses=127.0.0.1",
+    "-c",
+    "fsync=off",
+    "-c",
+    "max_connections=100",
+  ], { stdout: "null" });
   const errText = (async () => {
     const chunks: string[] = [];
     const dec = new TextDecoder();
@@ -102,12 +88,17 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       const c = await Deno.connect({ hostname: "127.0.0.1", port });
       c.close();
       // Accepting TCP is not yet accepting queries: ask pg_isready.
-      const ready = await new Deno.Command(join(PG_BIN, "pg_isready"), {
-        args: ["-h", "127.0.0.1", "-p", String(port), "-U", "postgres"],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (ready.success) break;
+      const ready = await exec(join(PG_BIN, "pg_isready"), [
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-U",
+        "postgres",
+      ], {
+        allowFailure: true,
+      });
+      if (ready.code === 0) break;
     } catch { /* not yet */ }
     if (Date.now() > deadline) {
       await stop();
@@ -123,11 +114,17 @@ export async function startTestPostgres(): Promise<TestPostgres> {
 /** A fresh database on the server (tests keep apart by database). */
 export async function createDatabase(pg: TestPostgres, name: string): Promise<string> {
   if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new WodError(`Invalid test database name "${name}"`);
-  const r = await new Deno.Command(join(PG_BIN, "createdb"), {
-    args: ["-h", "127.0.0.1", "-p", String(pg.port), "-U", "postgres", name],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!r.success) throw new WodError(`createdb ${name} failed: ${new TextDecoder().decode(r.stderr)}`);
+  const r = await exec(join(PG_BIN, "createdb"), [
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(pg.port),
+    "-U",
+    "postgres",
+    name,
+  ], {
+    allowFailure: true,
+  });
+  if (r.code !== 0) throw new WodError(`createdb ${name} failed: ${r.stderr}`);
   return `postgres://postgres@127.0.0.1:${pg.port}/${name}`;
 }

@@ -3,7 +3,7 @@
 // sender, the recorded-state reader, the callback API and admin credentials; then Deno.serve.
 import { join, resolve } from "node:path";
 import { existsSync } from "node:fs";
-import type { Config } from "../config/load.ts";
+import { type Config, requireEnvironment } from "../config/load.ts";
 import type { EnvironmentBackend, Seat } from "../config/types.gen.ts";
 import { WodError } from "../common/errors.ts";
 import { type Mailer, mailer } from "../notify/email.ts";
@@ -106,12 +106,7 @@ export async function openConfiguredStore(
 
 export async function startPortal(o: StartOptions): Promise<RunningPortal> {
   const getenv = o.getenv ?? ((k: string) => Deno.env.get(k));
-  const entry = o.cfg.environments.get(o.env);
-  if (!entry) {
-    throw new WodError(
-      `Unknown environment "${o.env}": expected one of ${[...o.cfg.environments.keys()].join(", ")}`,
-    );
-  }
+  const entry = requireEnvironment(o.cfg, o.env);
   const env = entry.value;
   const p = env.portal ?? {};
   if (!env.mail) {

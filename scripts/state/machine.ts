@@ -57,6 +57,40 @@ export interface OrderContext {
   emailSealed?: string;
 }
 
+/** Throws why CREATE is illegal on `seat` (held by another customer, being cleaned, other workshop). */
+function refuseCreate(seat: Seat, order: Order, name: string): void {
+  if (seat.status !== "free" && seat.customer !== undefined && seat.customer !== order.customer) {
+    throw new TransitionError(
+      `CREATE on seat ${name} for customer ${
+        order.customer ?? "(none)"
+      } refused: the seat is held by customer ${seat.customer} (${
+        holder(seat)
+      }); expected a free seat (CLEANUP it first)`,
+    );
+  }
+  if (seat.status === "held-for-reset" || seat.status === "cleaning") {
+    throw new TransitionError(
+      `CREATE on seat ${name} refused: the seat is ${
+        seat.status === "cleaning" ? "being cleaned up" : "waiting for a RESET"
+      } (${holder(seat)}); expected a free seat`,
+    );
+  }
+  if (seat.status !== "free" && seat.workshop !== order.workshop) {
+    throw new TransitionError(
+      `CREATE on seat ${name} for workshop ${order.workshop} refused: the seat holds workshop ${seat.workshop} (${
+        holder(seat)
+      })`,
+    );
+  }
+}
+
+/** The seat cleaning with `pending` actions queued, its failed attempts forgotten (a fresh start). */
+function queued(base: Seat, workshop: string, pending: SeatPendingAction[]): Seat {
+  const out: Seat = { ...base, status: "cleaning", workshop, pending };
+  delete out.attempts;
+  return out;
+}
+
 /**
  * The seat after `order`. Throws TransitionError when the order is illegal in the seat's status.
  * The caller checks idempotency (an order id already recorded is a duplicate, not a transition).
@@ -77,29 +111,7 @@ export function transition(seat: Seat, order: Order, ctx: OrderContext): Seat {
 
   switch (order.action) {
     case "CREATE": {
-      if (seat.status !== "free" && seat.customer !== undefined && seat.customer !== order.customer) {
-        throw new TransitionError(
-          `CREATE on seat ${name} for customer ${
-            order.customer ?? "(none)"
-          } refused: the seat is held by customer ${seat.customer} (${
-            holder(seat)
-          }); expected a free seat (CLEANUP it first)`,
-        );
-      }
-      if (seat.status === "held-for-reset" || seat.status === "cleaning") {
-        throw new TransitionError(
-          `CREATE on seat ${name} refused: the seat is ${
-            seat.status === "cleaning" ? "being cleaned up" : "waiting for a RESET"
-          } (${holder(seat)}); expected a free seat`,
-        );
-      }
-      if (seat.status !== "free" && seat.workshop !== order.workshop) {
-        throw new TransitionError(
-          `CREATE on seat ${name} for workshop ${order.workshop} refused: the seat holds workshop ${seat.workshop} (${
-            holder(seat)
-          })`,
-        );
-      }
+      refuseCreate(seat, order, name);
       const out: Seat = {
         ...cleared(base),
         status: "provisioning",
@@ -156,14 +168,7 @@ export function transition(seat: Seat, order: Order, ctx: OrderContext): Seat {
       }
       const pending = seat.pending ?? [];
       if (pending.some((p) => p.action === "RESET")) return base;
-      const out: Seat = {
-        ...base,
-        status: "cleaning",
-        workshop: seat.workshop ?? order.workshop,
-        pending: [...pending, pend("RESET")],
-      };
-      delete out.attempts;
-      return out;
+      return queued(base, seat.workshop ?? order.workshop, [...pending, pend("RESET")]);
     }
     case "PURGE": {
       if (otherCustomer) {
@@ -175,14 +180,7 @@ export function transition(seat: Seat, order: Order, ctx: OrderContext): Seat {
         p.action === "CLEANUP" && seat.status === "cleaning"
       );
       if ((seat.pending ?? []).some((p) => p.action === "PURGE")) return base;
-      const out: Seat = {
-        ...base,
-        status: "cleaning",
-        workshop: seat.workshop ?? order.workshop,
-        pending: [...pending, pend("PURGE")],
-      };
-      delete out.attempts;
-      return out;
+      return queued(base, seat.workshop ?? order.workshop, [...pending, pend("PURGE")]);
     }
   }
 }

@@ -11,7 +11,7 @@ import { Ajv2020 } from "ajv/dist/2020";
 import type { ValidateFunction } from "ajv/dist/2020";
 import addFormatsImport from "ajv-formats";
 import { serveLoopback } from "./serve.ts";
-import { exec } from "../common/exec.ts";
+import { git } from "../common/git.ts";
 
 const addFormats = addFormatsImport as unknown as (ajv: InstanceType<typeof Ajv2020>) => void;
 
@@ -771,7 +771,7 @@ export class GithubServer {
   private async branchSha(r: Repo, branch: string): Promise<string | undefined> {
     const mem = r.refs.get(`heads/${branch}`);
     if (mem || !r.gitDir) return mem;
-    const out = await exec("git", [
+    const out = await git([
       "-C",
       r.gitDir,
       "rev-parse",
@@ -787,7 +787,7 @@ export class GithubServer {
   /** Whether commit `sha` is already in `base`'s history (no commits to merge). */
   private async contains(r: Repo, base: string, sha: string): Promise<boolean> {
     if (r.objects.has(base) || r.objects.has(sha) || !r.gitDir) return this.isAncestor(r, sha, base);
-    const out = await exec("git", ["-C", r.gitDir, "merge-base", "--is-ancestor", sha, base], {
+    const out = await git(["-C", r.gitDir, "merge-base", "--is-ancestor", sha, base], {
       allowFailure: true,
     });
     return out.code === 0;

@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
+import { initBare } from "../common/git.ts";
 import type { Environment, Order } from "../config/types.gen.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -24,7 +25,7 @@ export async function stateFixture(opts: {
   const root = await Deno.makeTempDir({ prefix: "wod-state-root-" });
   const env = opts.env ?? "local";
   const remote = join(root, "remote.git");
-  await exec("git", ["init", "-q", "--bare", remote]);
+  await initBare(remote);
   await Deno.mkdir(join(root, "workshops"), { recursive: true });
   await Deno.mkdir(join(root, "environments"), { recursive: true });
   await exec("cp", [

@@ -66,10 +66,12 @@ function posInScalar(y: YamlFile, path: PathSeg[], needle: string) {
   return y.pos(path);
 }
 
+type AddRule = (pos: { line: number; col: number }, message: string, rule: string) => void;
+
 /** The project's own rules on one parsed workflow. */
 export function projectRules(y: YamlFile): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const add = (pos: { line: number; col: number }, message: string, rule: string) =>
+  const add: AddRule = (pos, message, rule) =>
     out.push({
       file: y.file,
       line: pos.line,
@@ -80,37 +82,8 @@ export function projectRules(y: YamlFile): Diagnostic[] {
   const wf = y.value;
   if (!isObj(wf)) return out;
   const on = wf.on;
-
-  // 1. workflow_dispatch inputs.
   const dispatch = isObj(on) ? on.workflow_dispatch : undefined;
-  if (isObj(dispatch) && isObj(dispatch.inputs)) {
-    const n = Object.keys(dispatch.inputs).length;
-    if (n > MAX_DISPATCH_INPUTS) {
-      add(
-        y.keyPos(["on", "workflow_dispatch", "inputs"]),
-        `workflow_dispatch has ${n} inputs; GitHub accepts at most ${MAX_DISPATCH_INPUTS}: merge related inputs (e.g. a seat range "N-M" instead of two numbers)`,
-        "dispatch-inputs",
-      );
-    }
-    // 1b. Every declared input is used somewhere (an unused input is a value silently dropped, as
-    // order.yml once dropped email_sealed).
-    const used = new Set<string>();
-    for (
-      const m of y.text.matchAll(/\b(?:github\s*\.\s*event\s*\.\s*)?inputs\s*\.\s*([A-Za-z_][A-Za-z0-9_-]*)/g)
-    ) {
-      used.add(m[1]);
-    }
-    for (const name of Object.keys(dispatch.inputs)) {
-      if (!used.has(name)) {
-        add(
-          y.keyPos(["on", "workflow_dispatch", "inputs", name]),
-          `workflow_dispatch input "${name}" is declared but never used; pass it to the step that needs it (env: X: \${{ inputs.${name} }}) or remove it`,
-          "unused-inputs",
-        );
-      }
-    }
-  }
-
+  if (isObj(dispatch) && isObj(dispatch.inputs)) dispatchRules(y, dispatch.inputs, add);
   // 2. Workflow-level permissions must grant nothing (each job states its own).
   if ("permissions" in wf) {
     const p = wf.permissions;
@@ -146,39 +119,7 @@ export function projectRules(y: YamlFile): Diagnostic[] {
 
     const steps = Array.isArray(job.steps) ? job.steps : [];
     const runs = steps.map((s) => (isObj(s) && typeof s.run === "string" ? s.run : "")).join("\n");
-
-    // 4. Concurrency for jobs that change a backend or recorded state.
-    if (MUTATING.test(runs)) {
-      const jobConc = job.concurrency;
-      const wfConc = wf.concurrency;
-      const conc = jobConc ?? wfConc;
-      const where: PathSeg[] = jobConc !== undefined ? [...jp, "concurrency"] : ["concurrency"];
-      const group = typeof conc === "string" ? conc : isObj(conc) ? conc.group : undefined;
-      const cmd = MUTATING.exec(runs)?.[0].replace(/\s+/g, " ") ?? "wod";
-      if (group === undefined) {
-        add(
-          y.keyPos(jp),
-          `Job "${jobId}" runs "${cmd}" without a concurrency group; add one per environment (e.g. group: wod-apply-\${{ inputs.environment }}, cancel-in-progress: false)`,
-          "concurrency",
-        );
-      } else if (typeof group === "string" && !/\$\{\{[^}]*\b(environment|matrix|inputs|seat)/.test(group)) {
-        add(
-          y.pos(typeof conc === "string" ? where : [...where, "group"]),
-          `Concurrency group "${group}" is global: job "${jobId}" runs "${cmd}", so its group must name the environment (or seat) so that environments do not queue behind each other`,
-          "concurrency",
-        );
-      }
-      if (isObj(conc) && conc["cancel-in-progress"] !== undefined && conc["cancel-in-progress"] !== false) {
-        add(
-          y.pos([...where, "cancel-in-progress"]),
-          `Job "${jobId}" runs "${cmd}" with cancel-in-progress: ${
-            JSON.stringify(conc["cancel-in-progress"])
-          }; a cancelled run would leave seats half-applied: use cancel-in-progress: false`,
-          "concurrency",
-        );
-      }
-    }
-
+    if (MUTATING.test(runs)) concurrencyRules(y, wf, job, jobId, runs, add);
     steps.forEach((step, i) => {
       if (!isObj(step)) return;
       const sp: PathSeg[] = [...jp, "steps", i];
@@ -187,57 +128,130 @@ export function projectRules(y: YamlFile): Diagnostic[] {
         : typeof step.id === "string"
         ? step.id
         : `#${i + 1}`;
-      // 5. Actions pinned to a full commit SHA.
-      if (typeof step.uses === "string") {
-        const uses = step.uses;
-        if (!uses.startsWith("./") && !uses.startsWith("docker://")) {
-          const at = uses.lastIndexOf("@");
-          const ref = at < 0 ? "" : uses.slice(at + 1);
-          if (!/^[0-9a-f]{40}$/.test(ref)) {
-            add(
-              y.pos([...sp, "uses"]),
-              `Action "${uses}" in job "${jobId}" step "${label}" is not pinned to a full commit SHA; use ${
-                at < 0 ? uses : uses.slice(0, at)
-              }@<40-hex commit> # ${ref || "tag"}`,
-              "pinned-actions",
-            );
-          }
-        }
-      }
-      if (typeof step.run === "string") {
-        const run = step.run;
-        // 6. No secrets / event data / inputs expanded inside run: scripts.
-        for (const { expr, raw } of expressionsIn(run)) {
-          if (FORBIDDEN_IN_RUN.test(expr)) {
-            const name = (expr.split(/[.\s]/).filter(Boolean).pop() ?? "VALUE").replace(/[^A-Za-z0-9_]/g, "_")
-              .toUpperCase();
-            add(
-              posInScalar(y, [...sp, "run"], raw),
-              `Step "${label}" of job "${jobId}" expands ${raw} inside run:; pass it through env: (env: ${name}: ${raw}) and use "$${name}" in the script`,
-              "no-expressions-in-run",
-            );
-          }
-        }
-        // 7. Generated secrets masked before they reach an output, the env or a log.
-        const lines = run.split("\n");
-        let masked = false;
-        for (const line of lines) {
-          if (line.includes("::add-mask::")) masked = true;
-          const w = /\b([A-Za-z_][A-Za-z0-9_-]*)=.*>>\s*"?\$\{?(GITHUB_OUTPUT|GITHUB_ENV)\b/.exec(line);
-          if (w && SECRET_NAME.test(w[1]) && !masked) {
-            add(
-              posInScalar(y, [...sp, "run"], line.trim()),
-              `Step "${label}" of job "${jobId}" writes "${w[1]}" to $${
-                w[2]
-              } without masking it first; print "::add-mask::<value>" before writing a generated secret`,
-              "mask-secrets",
-            );
-          }
-        }
-      }
+      stepRules(y, step, sp, { jobId, label }, add);
     });
   }
   return out;
+}
+
+/** 1. workflow_dispatch inputs: within GitHub's limit, and each one used. */
+function dispatchRules(y: YamlFile, inputs: Obj, add: AddRule): void {
+  const n = Object.keys(inputs).length;
+  if (n > MAX_DISPATCH_INPUTS) {
+    add(
+      y.keyPos(["on", "workflow_dispatch", "inputs"]),
+      `workflow_dispatch has ${n} inputs; GitHub accepts at most ${MAX_DISPATCH_INPUTS}: merge related inputs (e.g. a seat range "N-M" instead of two numbers)`,
+      "dispatch-inputs",
+    );
+  }
+  // 1b. Every declared input is used somewhere (an unused input is a value silently dropped, as
+  // order.yml once dropped email_sealed).
+  const used = new Set<string>();
+  for (
+    const m of y.text.matchAll(/\b(?:github\s*\.\s*event\s*\.\s*)?inputs\s*\.\s*([A-Za-z_][A-Za-z0-9_-]*)/g)
+  ) {
+    used.add(m[1]);
+  }
+  for (const name of Object.keys(inputs)) {
+    if (!used.has(name)) {
+      add(
+        y.keyPos(["on", "workflow_dispatch", "inputs", name]),
+        `workflow_dispatch input "${name}" is declared but never used; pass it to the step that needs it (env: X: \${{ inputs.${name} }}) or remove it`,
+        "unused-inputs",
+      );
+    }
+  }
+}
+
+/** 4. Concurrency for jobs that change a backend or recorded state. */
+function concurrencyRules(y: YamlFile, wf: Obj, job: Obj, jobId: string, runs: string, add: AddRule): void {
+  const jp: PathSeg[] = ["jobs", jobId];
+  const jobConc = job.concurrency;
+  const wfConc = wf.concurrency;
+  const conc = jobConc ?? wfConc;
+  const where: PathSeg[] = jobConc !== undefined ? [...jp, "concurrency"] : ["concurrency"];
+  const group = typeof conc === "string" ? conc : isObj(conc) ? conc.group : undefined;
+  const cmd = MUTATING.exec(runs)?.[0].replace(/\s+/g, " ") ?? "wod";
+  if (group === undefined) {
+    add(
+      y.keyPos(jp),
+      `Job "${jobId}" runs "${cmd}" without a concurrency group; add one per environment (e.g. group: wod-apply-\${{ inputs.environment }}, cancel-in-progress: false)`,
+      "concurrency",
+    );
+  } else if (typeof group === "string" && !/\$\{\{[^}]*\b(environment|matrix|inputs|seat)/.test(group)) {
+    add(
+      y.pos(typeof conc === "string" ? where : [...where, "group"]),
+      `Concurrency group "${group}" is global: job "${jobId}" runs "${cmd}", so its group must name the environment (or seat) so that environments do not queue behind each other`,
+      "concurrency",
+    );
+  }
+  if (isObj(conc) && conc["cancel-in-progress"] !== undefined && conc["cancel-in-progress"] !== false) {
+    add(
+      y.pos([...where, "cancel-in-progress"]),
+      `Job "${jobId}" runs "${cmd}" with cancel-in-progress: ${
+        JSON.stringify(conc["cancel-in-progress"])
+      }; a cancelled run would leave seats half-applied: use cancel-in-progress: false`,
+      "concurrency",
+    );
+  }
+}
+
+/** 5-7. Pinned actions, no expressions inside run:, generated secrets masked. */
+function stepRules(
+  y: YamlFile,
+  step: Obj,
+  sp: PathSeg[],
+  { jobId, label }: { jobId: string; label: string },
+  add: AddRule,
+): void {
+  // 5. Actions pinned to a full commit SHA.
+  if (typeof step.uses === "string") {
+    const uses = step.uses;
+    if (!uses.startsWith("./") && !uses.startsWith("docker://")) {
+      const at = uses.lastIndexOf("@");
+      const ref = at < 0 ? "" : uses.slice(at + 1);
+      if (!/^[0-9a-f]{40}$/.test(ref)) {
+        add(
+          y.pos([...sp, "uses"]),
+          `Action "${uses}" in job "${jobId}" step "${label}" is not pinned to a full commit SHA; use ${
+            at < 0 ? uses : uses.slice(0, at)
+          }@<40-hex commit> # ${ref || "tag"}`,
+          "pinned-actions",
+        );
+      }
+    }
+  }
+  if (typeof step.run === "string") {
+    const run = step.run;
+    // 6. No secrets / event data / inputs expanded inside run: scripts.
+    for (const { expr, raw } of expressionsIn(run)) {
+      if (FORBIDDEN_IN_RUN.test(expr)) {
+        const name = (expr.split(/[.\s]/).filter(Boolean).pop() ?? "VALUE").replace(/[^A-Za-z0-9_]/g, "_")
+          .toUpperCase();
+        add(
+          posInScalar(y, [...sp, "run"], raw),
+          `Step "${label}" of job "${jobId}" expands ${raw} inside run:; pass it through env: (env: ${name}: ${raw}) and use "$${name}" in the script`,
+          "no-expressions-in-run",
+        );
+      }
+    }
+    // 7. Generated secrets masked before they reach an output, the env or a log.
+    const lines = run.split("\n");
+    let masked = false;
+    for (const line of lines) {
+      if (line.includes("::add-mask::")) masked = true;
+      const w = /\b([A-Za-z_][A-Za-z0-9_-]*)=.*>>\s*"?\$\{?(GITHUB_OUTPUT|GITHUB_ENV)\b/.exec(line);
+      if (w && SECRET_NAME.test(w[1]) && !masked) {
+        add(
+          posInScalar(y, [...sp, "run"], line.trim()),
+          `Step "${label}" of job "${jobId}" writes "${w[1]}" to $${
+            w[2]
+          } without masking it first; print "::add-mask::<value>" before writing a generated secret`,
+          "mask-secrets",
+        );
+      }
+    }
+  }
 }
 
 /** actionlint + project rules for one workflow text. */

@@ -9,6 +9,7 @@ import { parse as parseYamlText } from "yaml";
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
 import { childEnv, DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
+import { redactText } from "../common/log.ts";
 import {
   evaluateCondition,
   evaluateTemplate,
@@ -195,9 +196,7 @@ class Masks {
     return this.values.has(v);
   }
   mask(text: string): string {
-    let out = text;
-    for (const m of [...this.values].sort((a, b) => b.length - a.length)) out = out.split(m).join("***");
-    return out;
+    return redactText(text, this.values);
   }
   checkLeak(text: string, where: string): void {
     for (const m of this.values) if (text.includes(m)) this.leaks.push(`${where} contains a masked value`);

@@ -2,24 +2,11 @@
 // ignored: what a commit of the working tree would hold) copied into a temp dir and committed to a
 // fresh git repository, so `git` inside steps works as in a real checkout.
 import { dirname, join } from "node:path";
-import { exec } from "../common/exec.ts";
-
-const GIT_ENV = {
-  GIT_AUTHOR_NAME: "wod test",
-  GIT_AUTHOR_EMAIL: "wod-test@localhost",
-  GIT_COMMITTER_NAME: "wod test",
-  GIT_COMMITTER_EMAIL: "wod-test@localhost",
-};
-
-export async function git(cwd: string, args: string[]): Promise<string> {
-  return (await exec("git", args, { cwd, env: GIT_ENV })).stdout.trim();
-}
+import { git as runGit, gitText as git } from "../common/git.ts";
 
 /** Copy `root`'s working tree into `dest` (created) and commit it; returns the commit sha. */
 export async function cloneWorkingTree(root: string, dest: string, message = "base"): Promise<string> {
-  const list = await exec("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
-    cwd: root,
-  });
+  const list = await runGit(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: root });
   await Deno.mkdir(dest, { recursive: true });
   for (const rel of list.stdout.split("\0").filter(Boolean)) {
     if (rel.startsWith("state/")) continue; // recorded state is not part of a code checkout here

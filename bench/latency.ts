@@ -17,6 +17,7 @@ import { stringify } from "yaml";
 import { exec } from "../scripts/common/exec.ts";
 import { ensureSandbox } from "../scripts/backend/sandbox.ts";
 import { runSeatTasks } from "../scripts/backend/seats.ts";
+import { loadConfig } from "../scripts/config/load.ts";
 import { sendMessage } from "../scripts/mail/testing.ts";
 import { newIdentity } from "../scripts/state/seal.ts";
 import { startSmtpSink } from "../scripts/testing/smtp_sink.ts";
@@ -191,7 +192,7 @@ try {
   for (let i = 0; i < BASE_RUNS; i++) {
     const t0 = performance.now();
     const [res] = await runSeatTasks({
-      root,
+      config: await loadConfig(root),
       env: "local",
       backend: "jup1",
       tasks: [{ action: "CREATE", workshop: WORKSHOP, seat: FIRST + i }],
@@ -249,7 +250,9 @@ try {
     workshop: WORKSHOP,
     seat: FIRST + i,
   }));
-  await runSeatTasks({ root, env: "local", backend: "jup1", tasks: purge }).catch((e) =>
+  await loadConfig(root).then((config) =>
+    runSeatTasks({ config, env: "local", backend: "jup1", tasks: purge })
+  ).catch((e) =>
     console.error(`warning: purge of seats ${FIRST}-${LAST} failed: ${(e as Error).message.split("\n")[0]}`)
   );
   await sink.close();

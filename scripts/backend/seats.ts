@@ -5,7 +5,13 @@ import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
 import { WodError } from "../common/errors.ts";
 import { exec, redactText } from "../common/exec.ts";
-import { findBackend, loadConfig, type WorkshopEntry } from "../config/load.ts";
+import {
+  type Config,
+  findBackend,
+  loadConfig,
+  requireEnvironment,
+  type WorkshopEntry,
+} from "../config/load.ts";
 import type { EnvironmentBackend, Order } from "../config/types.gen.ts";
 import {
   BRANDING_VARS,
@@ -18,9 +24,8 @@ import {
 import { failureReason, runPlaybook } from "./ansible.ts";
 import { sandboxStatus } from "./sandbox.ts";
 
-/** The order actions (schemas/order.schema.json), one source of truth. */
+/** The order actions (schemas/order.schema.json; the list is ACTIONS of scripts/orders/order.ts). */
 export type SeatAction = Order["action"];
-export const SEAT_ACTIONS: SeatAction[] = ["CREATE", "CLEANUP", "RESET", "PURGE"];
 
 export interface SeatTask {
   action: SeatAction;
@@ -197,7 +202,8 @@ async function stageHooks(
 }
 
 export interface RunSeatOptions {
-  root: string;
+  /** The loaded configuration (the caller's: nothing here reloads it). */
+  config: Config;
   privateDir?: string;
   env: string;
   backend: string;
@@ -211,23 +217,16 @@ export interface RunSeatOptions {
   runTimeout?: number;
 }
 
-/** ONE ansible-playbook run for all tasks of that backend. Results are in task order. */
+/**
+ * ONE ansible-playbook run for all tasks of that backend. Results are in task order. The tasks come from
+ * validated orders (scripts/orders/validate.ts) or from callers that chose their seats in the
+ * configuration (`wod seats` checks its seats with the same rule): they are not checked again here.
+ */
 export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> {
-  const cfg = await loadConfig(opts.root, { privateDir: opts.privateDir });
-  const env = cfg.environments.get(opts.env);
-  if (!env) {
-    throw new WodError(`Unknown environment "${opts.env}": no environments/${opts.env}.yaml in ${opts.root}`);
-  }
+  const cfg = opts.config;
+  const env = requireEnvironment(cfg, opts.env);
   const backend = findBackend(env, opts.backend);
-  const [first, last] = backend.students as [number, number];
   for (const t of opts.tasks) {
-    if (!SEAT_ACTIONS.includes(t.action)) throw new WodError(`Unknown seat action "${t.action}"`);
-    if (!Number.isInteger(t.seat) || t.seat < first || t.seat > last) {
-      throw new WodError(
-        `Seat ${t.seat} is outside the student pool [${first}, ${last}] of backend "${backend.name}" ` +
-          `(environment "${opts.env}")`,
-      );
-    }
     if (!cfg.workshops.has(t.workshop)) {
       throw new WodError(`Unknown workshop "${t.workshop}": no workshops/${t.workshop}/workshop.yaml`);
     }
@@ -444,15 +443,4 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
-}
-
-/** "7" or "3-9" -> seat numbers. */
-export function parseSeatRange(text: string): number[] {
-  const m = text.match(/^(\d+)(?:-(\d+))?$/);
-  if (!m) throw new WodError(`Invalid seat range "${text}": expected N or N-M`);
-  const a = Number(m[1]);
-  const b = m[2] === undefined ? a : Number(m[2]);
-  if (b < a) throw new WodError(`Invalid seat range "${text}": ${b} is below ${a}`);
-  if (b - a >= 10000) throw new WodError(`Invalid seat range "${text}": more than 10000 seats`);
-  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
 }

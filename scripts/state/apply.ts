@@ -263,7 +263,7 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
       let runError: string | undefined;
       try {
         results = await run({
-          root: opts.root,
+          config: cfg,
           privateDir: opts.privateDir,
           env: opts.env,
           backend,

@@ -70,6 +70,9 @@ export function parseSeats(text: string, opts: { action?: string; what?: string 
     );
   }
   const seats: [number, number] = [Number(m[1]), m[2] === undefined ? Number(m[1]) : Number(m[2])];
+  if (seats[0] > seats[1]) {
+    throw new UsageError(`Invalid ${what} "${show(text)}": the first seat is after the last`);
+  }
   const problem = seatRangeProblem(seats, opts.action);
   if (problem) throw new UsageError(`Invalid ${what} "${show(text)}": ${problem}`);
   return seats;

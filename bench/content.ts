@@ -9,6 +9,7 @@
 import { ensureSandbox } from "../scripts/backend/sandbox.ts";
 import { HubClient } from "../scripts/backend/hub.ts";
 import { runSeatTasks } from "../scripts/backend/seats.ts";
+import { loadConfig } from "../scripts/config/load.ts";
 import { JupyterServer } from "../scripts/content/kernel.ts";
 import { type Notebook, orderNotebooks, sourceOf } from "../scripts/content/notebook.ts";
 import { testWorkshops } from "../scripts/content/runner.ts";
@@ -30,7 +31,7 @@ const hub = await HubClient.fromTokenFile(info.hub_url, info.hub_token_file);
 /** Bare: the notebooks' code cells on a seat created here, one plain kernel per notebook. */
 async function bare(): Promise<{ seconds: number; cells: number; cellMs: number[] }> {
   const [c] = await runSeatTasks({
-    root,
+    config: await loadConfig(root),
     env: "local",
     backend: "jup1",
     tasks: [{ action: "CREATE", workshop: W, seat: BARE_SEAT }],
@@ -72,7 +73,7 @@ async function bare(): Promise<{ seconds: number; cells: number; cellMs: number[
     return { seconds, cells, cellMs };
   } finally {
     await runSeatTasks({
-      root,
+      config: await loadConfig(root),
       env: "local",
       backend: "jup1",
       tasks: [{ action: "CLEANUP", workshop: W, seat: BARE_SEAT }],

@@ -18,6 +18,7 @@ import { exec } from "../scripts/common/exec.ts";
 import { initBare } from "../scripts/common/git.ts";
 import { ensureSandbox } from "../scripts/backend/sandbox.ts";
 import { runSeatTasks } from "../scripts/backend/seats.ts";
+import { loadConfig } from "../scripts/config/load.ts";
 import { sendMessage } from "../scripts/mail/testing.ts";
 import { newIdentity } from "../scripts/state/seal.ts";
 import { startSmtpSink } from "../scripts/testing/smtp_sink.ts";
@@ -192,7 +193,7 @@ try {
   for (let i = 0; i < BASE_RUNS; i++) {
     const t0 = performance.now();
     const [res] = await runSeatTasks({
-      root,
+      config: await loadConfig(root),
       env: "local",
       backend: "jup1",
       tasks: [{ action: "CREATE", workshop: WORKSHOP, seat: FIRST + i }],
@@ -250,7 +251,9 @@ try {
     workshop: WORKSHOP,
     seat: FIRST + i,
   }));
-  await runSeatTasks({ root, env: "local", backend: "jup1", tasks: purge }).catch((e) =>
+  await loadConfig(root).then((config) =>
+    runSeatTasks({ config, env: "local", backend: "jup1", tasks: purge })
+  ).catch((e) =>
     console.error(`warning: purge of seats ${FIRST}-${LAST} failed: ${(e as Error).message.split("\n")[0]}`)
   );
   await sink.close();

@@ -1,7 +1,7 @@
 // Bench: the production shape on this machine. `wod listen` and `wod reconcile` run as processes (the
 // control host's two services; the listener nudges the reconciler through POST /wake); the state
 // remote is a bare git repository reached by a local path (not over SSH: said in the output); orders
-// are the original front end's raw bytes (scripts/demo/order.ts sendOriginalOrder); the backend is the
+// are the original front end's raw bytes (scripts/orders/send.ts sendOriginalOrder); the backend is the
 // single sandbox host (the multi-host sandbox is not wired here yet); credentials are caught by the
 // SMTP sink. Prints:
 //   prod_order_to_ready_p50_s / _p95_s   BENCH_PROD_SEQ (20) single orders, one after another
@@ -21,7 +21,8 @@ import { runSeatTasks } from "../scripts/backend/seats.ts";
 import { newIdentity } from "../scripts/state/seal.ts";
 import { openStore } from "../scripts/state/store.ts";
 import { startSmtpSink } from "../scripts/testing/smtp_sink.ts";
-import { sendOriginalOrder } from "../scripts/demo/order.ts";
+import { sendOriginalOrder } from "../scripts/orders/send.ts";
+import { loadConfig } from "../scripts/config/load.ts";
 import { type ApplyLoop, startApplyLoop } from "../scripts/demo/apply_loop.ts";
 import { freePort, type ProcRecord, sleep, spawnDetached, stopProcess } from "../scripts/demo/procs.ts";
 
@@ -189,7 +190,7 @@ async function purgeAll(): Promise<void> {
     workshop: WORKSHOP,
     seat: FIRST + i,
   }));
-  await runSeatTasks({ root, env: "local", backend: "jup1", tasks }).catch((e) =>
+  await runSeatTasks({ config: await loadConfig(root), env: "local", backend: "jup1", tasks }).catch((e) =>
     console.error(`warning: purge of seats ${FIRST}-${LAST} failed: ${(e as Error).message.split("\n")[0]}`)
   );
 }

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { ensureSandbox } from "../scripts/backend/sandbox.ts";
 import { runSeatTasks, type SeatAction } from "../scripts/backend/seats.ts";
+import { loadConfig } from "../scripts/config/load.ts";
 
 const repo = new URL("../", import.meta.url).pathname;
 const root = await Deno.makeTempDir({ prefix: "wod-bench-seats-" });
@@ -21,7 +22,7 @@ function median(xs: number[]): number {
 async function timed(action: SeatAction, seats: number[], startServers = true): Promise<number> {
   const t0 = performance.now();
   const res = await runSeatTasks({
-    root,
+    config: await loadConfig(root),
     env: "local",
     backend: "jup1",
     tasks: seats.map((seat) => ({ action, workshop: WORKSHOP, seat })),

@@ -7,6 +7,7 @@ import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { ensureSandbox, type SandboxInfo, sandboxSsh } from "./sandbox.ts";
 import { HubClient, HubSession } from "./hub.ts";
 import { runSeatTasks, type SeatResult, type SeatTask } from "./seats.ts";
+import { loadConfig } from "../config/load.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const isRoot = Deno.uid() === 0;
@@ -46,8 +47,19 @@ async function fixtureRepo(): Promise<string> {
   return root;
 }
 
-function seats(root: string, tasks: SeatTask[], extra: { seatTimeout?: number } = {}): Promise<SeatResult[]> {
-  return runSeatTasks({ root, env: "local", backend: "jup1", tasks, log, ...extra });
+async function seats(
+  root: string,
+  tasks: SeatTask[],
+  extra: { seatTimeout?: number } = {},
+): Promise<SeatResult[]> {
+  return runSeatTasks({
+    config: await loadConfig(root),
+    env: "local",
+    backend: "jup1",
+    tasks,
+    log,
+    ...extra,
+  });
 }
 
 const FLOOD = `

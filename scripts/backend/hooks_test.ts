@@ -6,6 +6,7 @@ import { assert, assertEquals } from "../common/assert.ts";
 import { ensureSandbox, sandboxSsh } from "./sandbox.ts";
 import { runSeatTasks, type SeatResult, type SeatTask } from "./seats.ts";
 import { sandboxEnvYaml } from "../config/testing.ts";
+import { loadConfig } from "../config/load.ts";
 
 const isRoot = Deno.uid() === 0;
 const PUB = "WKSHP-PubHooks";
@@ -67,7 +68,7 @@ Deno.test({
         { action: "CREATE", workshop: PRIV, seat: 36 },
       ];
       const res: SeatResult[] = await runSeatTasks({
-        root,
+        config: await loadConfig(root, { privateDir: priv }),
         privateDir: priv,
         env: "local",
         backend: "jup1",
@@ -98,7 +99,7 @@ Deno.test({
       }
     } finally {
       await runSeatTasks({
-        root,
+        config: await loadConfig(root, { privateDir: priv }),
         privateDir: priv,
         env: "local",
         backend: "jup1",

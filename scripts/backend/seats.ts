@@ -25,9 +25,8 @@ import {
 import { failureReason, type PlaybookRun, runPlaybook } from "./ansible.ts";
 import { sandboxStatus } from "./sandbox.ts";
 
-/** The order actions (schemas/order.schema.json), one source of truth. */
+/** The order actions (schemas/order.schema.json; the list is ACTIONS of scripts/orders/order.ts). */
 export type SeatAction = Order["action"];
-export const SEAT_ACTIONS: SeatAction[] = ["CREATE", "CLEANUP", "RESET", "PURGE"];
 
 export interface SeatTask {
   action: SeatAction;
@@ -203,7 +202,8 @@ async function stageHooks(
 }
 
 export interface RunSeatOptions {
-  root: string;
+  /** The loaded configuration (the caller's: nothing here reloads it). */
+  config: Config;
   privateDir?: string;
   env: string;
   backend: string;
@@ -229,12 +229,20 @@ interface PlaybookTask {
   order?: string;
 }
 
-/** ONE ansible-playbook run for all tasks of that backend. Results are in task order. */
+/**
+ * ONE ansible-playbook run for all tasks of that backend. Results are in task order. The tasks come from
+ * validated orders (scripts/orders/validate.ts) or from callers that chose their seats in the
+ * configuration (`wod seats` checks its seats with the same rule): they are not checked again here.
+ */
 export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> {
-  const cfg = await loadConfig(opts.root, { privateDir: opts.privateDir });
+  const cfg = opts.config;
   const env = requireEnvironment(cfg, opts.env);
   const backend = findBackend(env, opts.backend);
-  checkTasks(cfg, opts, backend);
+  for (const t of opts.tasks) {
+    if (!cfg.workshops.has(t.workshop)) {
+      throw new WodError(`Unknown workshop "${t.workshop}": no workshops/${t.workshop}/workshop.yaml`);
+    }
+  }
   if (opts.tasks.length === 0) return [];
   const conn = await connectionFor(backend, opts.env);
   const passwords = opts.tasks.map(() => newPassword());
@@ -289,23 +297,6 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
     return seatResults(run, { opts, backend, runTasks, passwords, results });
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
-  }
-}
-
-/** Every task is a seat action on a seat of the backend's pool, for a workshop that exists. */
-function checkTasks(cfg: Config, opts: RunSeatOptions, backend: EnvironmentBackend): void {
-  const [first, last] = backend.students as [number, number];
-  for (const t of opts.tasks) {
-    if (!SEAT_ACTIONS.includes(t.action)) throw new WodError(`Unknown seat action "${t.action}"`);
-    if (!Number.isInteger(t.seat) || t.seat < first || t.seat > last) {
-      throw new WodError(
-        `Seat ${t.seat} is outside the student pool [${first}, ${last}] of backend "${backend.name}" ` +
-          `(environment "${opts.env}")`,
-      );
-    }
-    if (!cfg.workshops.has(t.workshop)) {
-      throw new WodError(`Unknown workshop "${t.workshop}": no workshops/${t.workshop}/workshop.yaml`);
-    }
   }
 }
 

@@ -105,7 +105,7 @@ Deno.test({
         "CREATE: the hostile seat fails before deployment, the clean one in the same run works",
         async () => {
           const res = await runSeatTasks({
-            root,
+            config: await loadConfig(root),
             env: "local",
             backend: "jup1",
             startServers: false,
@@ -146,7 +146,7 @@ Deno.test({
     } finally {
       for (const s of secrets) Deno.env.delete(s);
       await runSeatTasks({
-        root,
+        config: await loadConfig(root),
         env: "local",
         backend: "jup1",
         startServers: false,

@@ -7,7 +7,8 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../comm
 import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import { ensureSandbox, sandboxSsh } from "./sandbox.ts";
 import { HubClient, HubSession } from "./hub.ts";
-import { newPassword, parseSeatRange, runSeatTasks, type SeatResult, type SeatTask } from "./seats.ts";
+import { newPassword, runSeatTasks, type SeatResult, type SeatTask } from "./seats.ts";
+import { loadConfig } from "../config/load.ts";
 import { sandboxEnvYaml } from "../config/testing.ts";
 
 const CORPUS = new URL("../../../shared/corpus/wod-notebooks/", import.meta.url).pathname;
@@ -63,7 +64,13 @@ async function fixtureRepo(): Promise<string> {
 }
 
 async function seats(root: string, tasks: SeatTask[]): Promise<SeatResult[]> {
-  const res = await runSeatTasks({ root, env: "local", backend: "jup1", tasks, log });
+  const res = await runSeatTasks({
+    config: await loadConfig(root),
+    env: "local",
+    backend: "jup1",
+    tasks,
+    log,
+  });
   for (const r of res) if (r.password) passwords.push(r.password);
   for (const r of res) assert(r.ok, `seat ${r.seat} ${r.action} failed: ${r.error}`);
   return res;
@@ -94,8 +101,6 @@ Deno.test("new passwords are long, from a look-alike-free alphabet, and differ",
     seen.add(p);
   }
   assertEquals(seen.size, 200);
-  assertEquals(parseSeatRange("3-5"), [3, 4, 5]);
-  assertEquals(parseSeatRange("7"), [7]);
 });
 
 Deno.test({
@@ -218,7 +223,7 @@ Deno.test({
         for (const s of [2, 3, 4]) assert((await homeEntries(s)).includes("WKSHP-Shell101"));
         const res = await seats(
           root,
-          parseSeatRange("2-4").map((seat) => ({
+          [2, 3, 4].map((seat) => ({
             action: "RESET" as const,
             workshop: "WKSHP-Shell101",
             seat,
@@ -315,7 +320,7 @@ Deno.test({
       });
     } finally {
       await runSeatTasks({
-        root,
+        config: await loadConfig(root),
         env: "local",
         backend: "jup1",
         tasks: [1, 2, 3, 4, 6].map((seat) => ({

@@ -84,6 +84,19 @@ Deno.test("wod order --dispatch calls workflow_dispatch (local server checked ag
       { GITHUB_API_URL: gh.url, GITHUB_REPOSITORY: "wod/ops", GITHUB_TOKEN: "tok", GITHUB_REF_NAME: "main" },
     );
     assertEquals(r.code, 0, r.stderr);
+    // The whole order goes as JSON (`order`), with the fields that name the run beside it.
+    const order = JSON.parse(String(gh.dispatches[0]?.inputs.order));
+    assertEquals(order, {
+      id: "d-1",
+      action: "RESET",
+      env: fx.env,
+      backend: "jup1",
+      workshop: "WKSHP-Shell101",
+      seats: [40, 45],
+      source: "dispatch",
+      received: order.received,
+    });
+    assertEquals(Number.isNaN(Date.parse(order.received)), false);
     assertEquals(gh.dispatches, [{
       repo: "wod/ops",
       workflow: "order.yml",
@@ -95,6 +108,7 @@ Deno.test("wod order --dispatch calls workflow_dispatch (local server checked ag
         backend: "jup1",
         workshop: "WKSHP-Shell101",
         seat: "40-45",
+        order: gh.dispatches[0].inputs.order,
       },
     }]);
     assertEquals(gh.violations, []);

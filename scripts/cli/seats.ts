@@ -1,8 +1,10 @@
 // wod seats <action>: run a seat action directly on a backend (operators' low-level tool).
 import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
-import { UsageError } from "../common/errors.ts";
-import { loadConfig, requireEnvironment } from "../config/load.ts";
-import { parseSeatRange, runSeatTasks, SEAT_ACTIONS, type SeatAction } from "../backend/seats.ts";
+import { UsageError, WodError } from "../common/errors.ts";
+import { findBackend, loadConfig, requireEnvironment } from "../config/load.ts";
+import { runSeatTasks } from "../backend/seats.ts";
+import { isAction, parseSeats, seatList } from "../orders/order.ts";
+import { poolProblem } from "../orders/validate.ts";
 
 export const help = `
 Usage: deno task wod seats <create|cleanup|reset|purge> --env ENV --workshop ID --seats N[-M] [--credentials FILE]
@@ -35,13 +37,14 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length !== 1) {
     throw new UsageError('Expected one action for "wod seats": create, cleanup, reset or purge');
   }
-  const action = positionals[0].toUpperCase() as SeatAction;
-  if (!SEAT_ACTIONS.includes(action)) {
+  const action = positionals[0].toUpperCase();
+  if (!isAction(action)) {
     throw new UsageError(`Unknown seat action "${positionals[0]}": expected create, cleanup, reset or purge`);
   }
   const envName = requireOption("seats", values.env, "env");
   const workshop = requireOption("seats", values.workshop, "workshop");
-  const seats = parseSeatRange(requireOption("seats", values.seats, "seats"));
+  // Any range, for every action: this tool acts on seats directly, not through orders.
+  const range = parseSeats(requireOption("seats", values.seats, "seats"), { what: "--seats" });
   const mode = values.mode as string;
   if (mode !== "WKSHP" && mode !== "CHLG") {
     throw new UsageError(`Invalid --mode "${mode}": expected WKSHP or CHLG`);
@@ -55,12 +58,15 @@ export async function run(args: string[]): Promise<number> {
     const backends = env.value.backends;
     const holding = backends.filter((b) => {
       const r = b.ranges?.[workshop] as [number, number] | undefined;
-      return r && seats.every((s) => s >= r[0] && s <= r[1]);
+      return r && range[0] >= r[0] && range[1] <= r[1];
     });
     if (backends.length === 1) backend = backends[0].name;
     else if (holding.length === 1) backend = holding[0].name;
     else throw new UsageError(`Environment "${envName}" has several backends: choose one with --backend`);
   }
+  const outside = poolProblem(findBackend(env, backend), envName, range);
+  if (outside) throw new WodError(outside);
+  const seats = seatList(range);
   const credentials = values.credentials as string | undefined;
   if (credentials) {
     // Created (empty) before the run so a bad path fails early, with the final mode from the start.
@@ -68,7 +74,7 @@ export async function run(args: string[]): Promise<number> {
     await Deno.chmod(credentials, 0o600);
   }
   const results = await runSeatTasks({
-    root,
+    config: cfg,
     privateDir,
     env: envName,
     backend,

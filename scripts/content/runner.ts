@@ -229,7 +229,7 @@ export async function testWorkshops(opts: TestOptions): Promise<WorkshopResult[]
     const create = async (part: Planned[]) => {
       if (opts.signal?.aborted || part.length === 0) return;
       const rows = await runSeatTasks({
-        root: opts.root,
+        config: cfg,
         privateDir: opts.privateDir,
         env: opts.env,
         backend,
@@ -278,7 +278,7 @@ export async function testWorkshops(opts: TestOptions): Promise<WorkshopResult[]
       }
       try {
         cleaned = await runSeatTasks({
-          root: opts.root,
+          config: cfg,
           privateDir: opts.privateDir,
           env: opts.env,
           backend,

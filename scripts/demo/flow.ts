@@ -17,7 +17,7 @@ import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import { initBare } from "../common/git.ts";
 import { newIdentity } from "../state/seal.ts";
 import { openStore } from "../state/store.ts";
-import { sendOriginalOrder } from "./order.ts";
+import { sendOriginalOrder } from "../orders/send.ts";
 import { freePort, logTail, type ProcRecord, sleep, spawnDetached, stopProcess } from "./procs.ts";
 
 export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -573,9 +573,11 @@ export async function demoDown(
     // The sandbox is shared (tests, other work): leave it up, but free the demo's seat on it.
     try {
       const { runSeatTasks } = await import("../backend/seats.ts");
+      const { loadConfig } = await import("../config/load.ts");
+      const privateDir = existsSync(st.privateDir) ? st.privateDir : undefined;
       const [r] = await runSeatTasks({
-        root: st.root,
-        privateDir: existsSync(st.privateDir) ? st.privateDir : undefined,
+        config: await loadConfig(st.root, { privateDir }),
+        privateDir,
         env: st.env,
         backend: st.backend,
         tasks: [{ action: "PURGE", workshop: st.workshop, seat: st.seat }],

@@ -1,11 +1,12 @@
 // Drain into GitHub Actions instead of commits (orders.dispatch: true): one workflow_dispatch call per
-// order, with the same inputs as `wod order --dispatch` (id, action, env, backend, workshop, seat,
-// customer, mode, email_sealed: at most 9 of GitHub's 25 inputs; the email only sealed with age).
+// order, with the same inputs as `wod order --dispatch` (`dispatchInputs`: the whole order as JSON, the
+// email only sealed with age, and the fields that name the run: 8 of GitHub's 25 inputs).
 // Orders for the same seat are dispatched one after the other in arrival order; different seats in
 // parallel (a few at a time). A journal of dispatched ids (fsynced after each 204) keeps a re-drained
 // spool segment from dispatching an order twice.
 import { join } from "node:path";
-import type { Order } from "../config/types.gen.ts";
+import { WodError } from "../common/errors.ts";
+import { formatSeats, type Order } from "../orders/order.ts";
 import { githubClient } from "../git/github_store.ts";
 import { seal } from "../state/seal.ts";
 import type { OrderSink } from "./sink.ts";
@@ -27,19 +28,27 @@ export interface DispatchOptions {
 
 const enc = new TextEncoder();
 
+/**
+ * The inputs of order.yml for order `o`: the whole order as JSON (`order`, without the email), the
+ * email sealed with age (`email_sealed`; none without recipients: inputs are visible in GitHub's UI),
+ * and the fields that name the run and its concurrency group (id, action, env, backend, workshop, seat),
+ * which `wod order --order-json` in the workflow checks against the order.
+ */
 export async function dispatchInputs(o: Order, recipients: string[]): Promise<Record<string, string>> {
+  const { email, ...whole } = o;
   const inputs: Record<string, string> = {
     id: o.id,
     action: o.action,
     env: o.env,
     backend: o.backend,
     workshop: o.workshop,
-    seat: o.seats[0] === o.seats[1] ? String(o.seats[0]) : `${o.seats[0]}-${o.seats[1]}`,
+    seat: formatSeats(o.seats),
+    order: JSON.stringify(whole),
   };
-  if (o.customer !== undefined) inputs.customer = o.customer;
-  if (o.mode) inputs.mode = o.mode;
-  if (o.email && recipients.length) inputs.email_sealed = await seal(o.email, recipients);
-  if (Object.keys(inputs).length > 25) throw new Error(`Too many workflow inputs for order ${o.id}`);
+  if (email && recipients.length) inputs.email_sealed = await seal(email, recipients);
+  if (Object.keys(inputs).length > 25) {
+    throw new WodError(`Too many workflow inputs for order ${o.id}: GitHub accepts at most 25`);
+  }
   return inputs;
 }
 

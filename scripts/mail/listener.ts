@@ -2,10 +2,9 @@
 // + drain worker into the state store + health endpoint + JSON-lines logs.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Config, EnvironmentEntry } from "../config/load.ts";
-import { validator } from "../config/schema.ts";
-import { checkOrder } from "../orders/check.ts";
 import { orderFromMessage } from "../orders/message.ts";
 import { OrderError } from "../orders/parse.ts";
+import { OrderInvalidError, validateOrder } from "../orders/validate.ts";
 import { ReplayGuard } from "./replay.ts";
 import { type Reply, type Session, type SmtpLimits, SmtpServer } from "./smtp.ts";
 import { Spool } from "./spool.ts";
@@ -189,7 +188,6 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const started = new Date().toISOString();
 
   const refuse = (code: number, text: string): Reply => ({ code, text });
-  const validOrder = validator("order");
 
   if (opts.requireAuth && !(opts.auth && opts.tls)) {
     throw new Error(
@@ -294,14 +292,12 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
               "5.7.1",
             );
           }
-          const problem = checkOrder(opts.cfg, parsed.order);
-          if (problem) throw new OrderError(problem);
-          // What the spool holds must be recordable: a schema-invalid order would block the drain.
-          if (!validOrder(parsed.order)) {
-            const e = validOrder.errors?.[0];
-            throw new OrderError(
-              `Invalid order: ${e?.instancePath || "the order"} ${e?.message ?? "does not match"}`,
-            );
+          // The one order check (configuration, seat range, schema): what the spool holds is recordable.
+          try {
+            validateOrder(opts.cfg, parsed.order);
+          } catch (e) {
+            if (e instanceof OrderInvalidError) throw new OrderError(e.problem);
+            throw e;
           }
           if (parsed.sig) {
             if (!guard.claim(parsed.sig)) {

@@ -1,5 +1,5 @@
 // From a received email to an Order: format detection, header sanity, ids.
-import type { Order } from "../config/types.gen.ts";
+import type { Order } from "./order.ts";
 import { contentParts, messageOrderId, orderId } from "./check.ts";
 import {
   header,

@@ -1,6 +1,6 @@
-// Order emails: the original subject/body format (INTEROP.md) and the native signed format.
+// Order emails: the original subject/body format and the native signed format.
 //
-// Original: `Subject: CREATE <seat> <customer> <email>` (or CLEANUP/PURGE <seat> <customer>, RESET <seat>
+// Original (docs/interop.md): `Subject: CREATE <seat> <customer> <email>` (or CLEANUP/PURGE <seat> <customer>, RESET <seat>
 // <customer>, RESET <min>,<max> <customer>); the body is the workshop folder name. `CHLG-...` in the
 // body is the challenge variant of the `WKSHP-...` folder. The original sender writes no blank line
 // between the headers and the body, so the header block ends at the first line that is not a header.
@@ -12,7 +12,8 @@
 // outside the replay window, or whose signature was already seen, are refused (scripts/mail).
 import { Buffer } from "node:buffer";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { type Action, ACTIONS, CUSTOMER_RE, EMAIL_EXPECTED, isSaneEmail } from "./check.ts";
+import { CUSTOMER_RE, EMAIL_EXPECTED, isSaneEmail } from "./check.ts";
+import { type Action, ACTIONS, isAction, isSeatNumber, SEAT_PATTERN, seatRangeProblem } from "./order.ts";
 
 export interface ParsedMessage {
   headers: { name: string; value: string }[];
@@ -99,7 +100,7 @@ export interface OrderFields {
   email?: string;
 }
 
-const SEAT = "(0|[1-9][0-9]{0,5})";
+const SEAT = `(${SEAT_PATTERN})`;
 const CUST = "([A-Za-z0-9_-]{1,64})";
 const SUBJECT_RES: [RegExp, (m: RegExpExecArray) => Omit<OrderFields, "workshop">][] = [
   [
@@ -157,7 +158,7 @@ export function parseLegacy(subject: string, body: string): OrderFields {
     throw new OrderError("Empty subject: expected an order such as CREATE <seat> <customerId> <email>");
   }
   const verb = s.split(" ")[0];
-  if (!(ACTIONS as readonly string[]).includes(verb)) {
+  if (!isAction(verb)) {
     throw new OrderError(
       `Unknown action "${visible(verb)}" in the subject: expected one of ${ACTIONS.join(", ")}`,
     );
@@ -178,11 +179,8 @@ export function parseLegacy(subject: string, body: string): OrderFields {
       `Invalid email address "${visible(fields.email)}": ${EMAIL_EXPECTED}`,
     );
   }
-  if (fields.seats[0] > fields.seats[1]) {
-    throw new OrderError(
-      `Invalid seat range ${fields.seats[0]},${fields.seats[1]}: the first seat is after the last`,
-    );
-  }
+  const seatProblem = seatRangeProblem(fields.seats, fields.action);
+  if (seatProblem) throw new OrderError(seatProblem);
   const w = parseWorkshopBody(body);
   return { ...fields, ...w };
 }
@@ -278,8 +276,8 @@ export function parseNative(body: string, key: string | Uint8Array | undefined):
     }
     return x;
   };
-  const action = v.action as Action;
-  if (!(ACTIONS as readonly string[]).includes(action as string)) {
+  const action = v.action;
+  if (!isAction(action)) {
     throw new OrderError(
       `Unknown action ${visible(JSON.stringify(v.action))}: expected one of ${ACTIONS.join(", ")}`,
     );
@@ -296,7 +294,7 @@ export function parseNative(body: string, key: string | Uint8Array | undefined):
   const seats = v.seats;
   if (
     !Array.isArray(seats) || seats.length !== 2 ||
-    !seats.every((n) => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) < 1e6)
+    !seats.every(isSeatNumber)
   ) {
     throw new OrderError(`Invalid field "seats" in the signed order: expected [first, last]`);
   }

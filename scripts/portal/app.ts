@@ -9,7 +9,8 @@ import type { Environment, EnvironmentBackend, Seat } from "../config/types.gen.
 import { isSaneEmail } from "../orders/check.ts";
 import type { Mailer, Rendered } from "../notify/email.ts";
 import { renderTemplate } from "../notify/email.ts";
-import type { OrderFormat, OrderSender } from "./orders.ts";
+import { type OrderFormat, orderOf, type OrderSender, type PortalOrder } from "./orders.ts";
+import { OrderInvalidError, validateOrder } from "../orders/validate.ts";
 import { freeSeats, type OutboxItem, type PortalStore, type Registration, type SeatRange } from "./store.ts";
 import {
   CSRF_COOKIE,
@@ -292,7 +293,7 @@ export class Portal {
         );
       }
       if (item.kind === "order-create" || item.kind === "order-cleanup") {
-        await this.o.orders.send({
+        const order: PortalOrder = {
           action: item.kind === "order-create" ? "CREATE" : "CLEANUP",
           backend: reg.backend,
           workshop: reg.workshop,
@@ -300,7 +301,10 @@ export class Portal {
           customer: String(reg.id),
           email: this.o.orderFormat === "original" ? reg.email ?? undefined : undefined,
           key: `reg${reg.id}-${item.kind}-${item.id}`,
-        });
+        };
+        // The one order check, before the order leaves (a refusal is final: not retried).
+        validateOrder(this.o.cfg, orderOf(this.o.env, order, now()));
+        await this.o.orders.send(order);
       } else if (item.kind === "welcome") {
         if (!reg.email) {
           await this.o.store.finish(item.id, true, "no email (personal data deleted)", now());
@@ -312,7 +316,7 @@ export class Portal {
       this.log("sent", { kind: item.kind, registration: item.registrationId });
     } catch (err) {
       const msg = (err as Error).message.split("\n")[0].slice(0, 500);
-      const retry = item.attempts < 5;
+      const retry = item.attempts < 5 && !(err instanceof OrderInvalidError);
       await this.o.store.finish(item.id, false, msg, now(), retry);
       this.log("delivery-failed", {
         kind: item.kind,

@@ -6,6 +6,7 @@
 import nodemailer from "nodemailer";
 import { WodError } from "../common/errors.ts";
 import { NATIVE_SUBJECT, nativeBody } from "../orders/parse.ts";
+import type { Order } from "../orders/order.ts";
 import type { Environment, EnvironmentBackend } from "../config/types.gen.ts";
 
 export type OrderFormat = "signed" | "original";
@@ -20,6 +21,25 @@ export interface PortalOrder {
   email?: string;
   /** Unique per outbox item: the Message-ID of the original format. */
   key: string;
+}
+
+/**
+ * The order a portal order becomes at the listener (the id is the outbox key; the listener derives its
+ * own from the Message-ID or the signature): what the portal validates before it sends it.
+ */
+export function orderOf(env: string, o: PortalOrder, received: string): Order {
+  return {
+    id: o.key,
+    action: o.action,
+    env,
+    backend: o.backend,
+    workshop: o.workshop,
+    seats: [o.seat, o.seat],
+    customer: o.customer,
+    ...(o.email !== undefined ? { email: o.email } : {}),
+    source: "mail",
+    received,
+  };
 }
 
 export interface OrderSender {

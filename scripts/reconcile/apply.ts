@@ -159,7 +159,7 @@ class Pass {
     const hub = runnable.some(({ p }) => p.action === "CREATE") ? await this.hubFor(b) : undefined;
     const run = await runBackend({
       run: this.opts.runSeatTasks ?? runSeatTasks,
-      root: this.opts.root,
+      config: this.cfg,
       privateDir: this.opts.privateDir,
       env: this.opts.env,
       backend,

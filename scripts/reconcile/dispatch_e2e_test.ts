@@ -12,7 +12,7 @@ import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import { startSmtpSink } from "../testing/smtp_sink.ts";
 import { GithubServer } from "../testing/github_server.ts";
 import { newIdentity } from "../state/seal.ts";
-import { sendOriginalOrder } from "../demo/order.ts";
+import { sendOriginalOrder } from "../orders/send.ts";
 import { freePort, sleep, spawnDetached, stopProcess } from "../demo/procs.ts";
 import { runWorkflow } from "../workflows/runner.ts";
 import { cloneWorkingTree, commitAll } from "../workflows/workspace.ts";

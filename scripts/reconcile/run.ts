@@ -3,6 +3,7 @@
 // anything could print them; a run error is kept short and redacted.
 import { redactText } from "../common/exec.ts";
 import { maskForActions } from "../common/mask.ts";
+import type { Config } from "../config/load.ts";
 import { runSeatTasks, type SeatResult } from "../backend/seats.ts";
 import { type PlanItem, seatTask } from "./plan.ts";
 
@@ -19,7 +20,7 @@ export interface BackendRun {
 /** Runs the items of one backend; never throws (a failed run is `runError`). */
 export async function runBackend(opts: {
   run: RunSeatTasks;
-  root: string;
+  config: Config;
   privateDir?: string;
   env: string;
   backend: string;
@@ -31,7 +32,7 @@ export async function runBackend(opts: {
   let runError: string | undefined;
   try {
     results = await opts.run({
-      root: opts.root,
+      config: opts.config,
       privateDir: opts.privateDir,
       env: opts.env,
       backend: opts.backend,

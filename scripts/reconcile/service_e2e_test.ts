@@ -11,7 +11,7 @@ import { type FrontendServer, startFrontendServer } from "../testing/frontend_se
 import { type SmtpSink, startSmtpSink } from "../testing/smtp_sink.ts";
 import { newIdentity } from "../state/seal.ts";
 import { openStore } from "../state/store.ts";
-import { sendOriginalOrder } from "../demo/order.ts";
+import { sendOriginalOrder } from "../orders/send.ts";
 import { freePort, type ProcRecord, sleep, spawnDetached, stopProcess } from "../demo/procs.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;

@@ -7,6 +7,8 @@ import type { Environment, Order, Seat, SeatOrderRecord } from "../config/types.
 import { type Config, loadConfig, requireEnvironment } from "../config/load.ts";
 import { validator } from "../config/schema.ts";
 import { WodError } from "../common/errors.ts";
+import { ORDER_ID_RE } from "../orders/check.ts";
+import { assertOrderType, OrderInvalidError } from "../orders/validate.ts";
 import { freeSeat, transition, TransitionError } from "./machine.ts";
 import { orderPath, ORDERS_DIR, parseSeat, seatPath, type SeatRecord, sortSeats, STATE_DIR } from "./read.ts";
 import { seal } from "./seal.ts";
@@ -77,36 +79,20 @@ export class OrderRefusedError extends WodError {
   }
 }
 
-const SAFE_ORDER_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
-export function validateOrder(order: Order): void {
+/**
+ * The store records orders that their entry validated (validateOrder of scripts/orders/validate.ts, in
+ * the listener and `wod order`) or that expiry and drift made from recorded seats; here it only asserts
+ * the type (the order schema), so nothing that is not an order reaches the ledger. Throws
+ * OrderRefusedError (the drain dead-letters that one order).
+ */
+function assertRecordable(order: Order): void {
   try {
-    checkOrderShape(order);
+    assertOrderType(order);
   } catch (e) {
-    if (e instanceof WodError && typeof order?.id === "string") {
+    if (e instanceof OrderInvalidError && typeof order?.id === "string") {
       throw new OrderRefusedError(order.id, e.message);
     }
     throw e;
-  }
-}
-
-function checkOrderShape(order: Order): void {
-  const v = validator("order");
-  if (!v(order as unknown)) {
-    const e = v.errors?.[0];
-    throw new WodError(
-      `Invalid order ${JSON.stringify(order.id ?? "(no id)")}: ${e?.instancePath || "the order"} ${
-        e?.message ?? "does not match"
-      } (schemas/order.schema.json)`,
-    );
-  }
-  if (order.seats[0] > order.seats[1]) {
-    throw new WodError(`Invalid order ${order.id}: seat range [${order.seats}] has first > last`);
-  }
-  if (order.seats[0] !== order.seats[1] && order.action !== "RESET") {
-    throw new WodError(
-      `Invalid order ${order.id}: only RESET takes a seat range, ${order.action} takes one seat`,
-    );
   }
 }
 
@@ -135,7 +121,7 @@ export class LedgerStore implements StateStore {
       }
     }
     for (const o of orders) {
-      validateOrder(o);
+      assertRecordable(o);
       if (o.env !== this.env) {
         throw new OrderRefusedError(
           o.id,
@@ -231,7 +217,7 @@ export class LedgerStore implements StateStore {
    */
   async recordRefusal(order: Order, reason: string): Promise<void> {
     const id = (order as { id?: unknown }).id;
-    if (typeof id !== "string" || !SAFE_ORDER_ID.test(id)) {
+    if (typeof id !== "string" || !ORDER_ID_RE.test(id)) {
       throw new WodError(
         `Cannot note the refused order in the ledger: its id ${JSON.stringify(id)} is not valid`,
       );

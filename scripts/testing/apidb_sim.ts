@@ -25,7 +25,7 @@
 // `expiryStopsEarly` (after a normal expiry an exception stops the expired mail, RESET, PURGE and the
 // capacity increment). Passwords stay in memory: nothing here prints them.
 import nodemailer from "nodemailer";
-import { sendOriginalOrder } from "../demo/order.ts";
+import { sendOriginalOrder } from "../orders/send.ts";
 import { randomBytes } from "node:crypto";
 import { signToken, verifyToken } from "./jwt.ts";
 import { serveLoopback } from "./serve.ts";

@@ -1,7 +1,8 @@
-// An order sent the way the original front end (wod-api-db) sends it (docs/interop.md): one raw TCP write
-// of the whole conversation right after connecting, before the server greeting, bare LF line endings,
-// `MAIL FROM:` without angle brackets, no blank line between Subject and body; the socket is closed as
-// soon as the first server bytes arrive (the sender never reads a 250).
+// An order sent the way the original front end (wod-api-db) sends it (docs/interop.md): one raw TCP
+// write of the whole conversation right after connecting, before the server greeting, bare LF line
+// endings, `MAIL FROM:` without angle brackets, no blank line between Subject and body; the socket is
+// closed as soon as the first server bytes arrive (the sender never reads a 250). Used by the demo and
+// the api-db simulator (scripts/testing/apidb_sim.ts); the listener's side is scripts/orders/parse.ts.
 import { WodError } from "../common/errors.ts";
 
 export interface OriginalOrder {

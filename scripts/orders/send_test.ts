@@ -1,7 +1,7 @@
-// The demo's order sender behaves like the original front end: everything written before the
+// The original-format order sender behaves like the original front end: everything written before the
 // greeting, bare LF, MAIL FROM without brackets, closes at the first server bytes.
 import { assert, assertEquals, assertRejects, assertThrows } from "../common/assert.ts";
-import { originalOrderBytes, sendOriginalOrder } from "./order.ts";
+import { originalOrderBytes, sendOriginalOrder } from "./send.ts";
 
 const ORDER = {
   helo: "api-db.localhost",

@@ -77,6 +77,10 @@ export type EnvironmentOrders = {
   auth_password_env?: string;
   /** Refuse orders from clients that did not authenticate (SMTP AUTH). */
   require_auth?: boolean;
+  /** HOST:PORT of the outgoing mail relay. Mail from the allowed senders and networks to recipients that are not order addresses (the original front end's participant mail) is spooled (fsync) before 250 and relayed there, retried until accepted. Absent: such mail is refused at RCPT. */
+  relay?: string;
+  /** How long a relayed message is retried before it goes to the relay dead-letter directory (relay/dead in the spool). */
+  relay_lifetime_hours?: number;
   /** Accept orders in the original unsigned format (trusted by client network and envelope sender only). Default: true without hmac_secret_env, false with it. Set true for the original front end. */
   accept_unsigned?: boolean;
   /** SMTP listener limits (defaults in scripts/mail/smtp.ts); per-address limits apply right after accept. */

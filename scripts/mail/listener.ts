@@ -3,7 +3,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Config, EnvironmentEntry } from "../config/load.ts";
 import { validator } from "../config/schema.ts";
-import { checkOrder } from "../orders/check.ts";
+import { checkOrder, isSaneEmail } from "../orders/check.ts";
 import { orderFromMessage } from "../orders/message.ts";
 import { OrderError } from "../orders/parse.ts";
 import { ReplayGuard } from "./replay.ts";
@@ -12,6 +12,7 @@ import { Spool } from "./spool.ts";
 import { Drainer } from "./drain.ts";
 import { type HealthServer, serveHealth } from "./health.ts";
 import type { OrderSink } from "./sink.ts";
+import { parseRelay, type RelayOptions, RelayQueue } from "./relay.ts";
 
 export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
 
@@ -113,6 +114,8 @@ export interface ListenerOptions {
   drainDebounceMs?: number;
   /** Orders per sink call (one commit). */
   drainBatch?: number;
+  /** Relay queue settings (the target defaults to orders.relay; tests shorten the delays). */
+  relay?: Partial<RelayOptions>;
 }
 
 export interface ListenerStats {
@@ -120,6 +123,8 @@ export interface ListenerStats {
   accepted: number;
   refused: number;
   errors: number;
+  /** Messages queued for the outgoing relay. */
+  relayed: number;
   lastError?: string;
 }
 
@@ -129,6 +134,8 @@ export interface Listener {
   stats: ListenerStats;
   spool: Spool;
   drainer: Drainer;
+  /** The queue of mail relayed to orders.relay (undefined: no relay configured). */
+  relay?: RelayQueue;
   healthReport(): Record<string, unknown>;
   /** Graceful stop: no new connections, finish messages in progress, drain the spool once. */
   close(): Promise<void>;
@@ -185,10 +192,21 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     maxBatch: opts.drainBatch ?? 1000,
     log,
   });
-  const stats: ListenerStats = { connections: 0, accepted: 0, refused: 0, errors: 0 };
+  const stats: ListenerStats = { connections: 0, accepted: 0, refused: 0, errors: 0, relayed: 0 };
   const started = new Date().toISOString();
 
   const refuse = (code: number, text: string): Reply => ({ code, text });
+  // Mail for recipients that are not order addresses (participant mail) goes to orders.relay.
+  const relayTarget = opts.relay?.relay ?? (ordersCfg.relay ? parseRelay(ordersCfg.relay) : undefined);
+  const relay = relayTarget
+    ? await RelayQueue.open(opts.spoolDir, {
+      hostname: opts.hostname,
+      lifetimeMs: (ordersCfg.relay_lifetime_hours ?? 48) * 3_600_000,
+      log,
+      ...opts.relay,
+      relay: relayTarget,
+    })
+    : undefined;
   const validOrder = validator("order");
 
   if (opts.requireAuth && !(opts.auth && opts.tls)) {
@@ -260,17 +278,45 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         const backend = byDomain.get(dom);
         if (lp.toLowerCase() !== local || !backend) {
           const shown = address.replace(/[^\x21-\x7e]/g, "?");
-          return refuse(
-            550,
-            `5.1.1 <${shown}> is not an order address of environment ${env.name}: expected ${local}@<backend fqdn> (${
-              [...byDomain.keys()].join(", ")
-            })`,
-          );
+          const expected = `expected ${local}@<backend fqdn> (${[...byDomain.keys()].join(", ")})`;
+          if (!relay) {
+            return refuse(
+              550,
+              `5.1.1 <${shown}> is not an order address of environment ${env.name}: ${expected}; mail for other recipients is not relayed (orders.relay is not set)`,
+            );
+          }
+          if (!senders || !senders.has(String(s.from ?? "").toLowerCase())) {
+            return refuse(
+              550,
+              `5.7.1 Relaying denied: only the allowed senders (orders.senders of ${env.name}) may send mail through this listener`,
+            );
+          }
+          if (!isSaneEmail(address) || s.rcpts.length > 0) {
+            return refuse(
+              550,
+              `5.1.3 <${shown}> cannot be relayed: one plain local@domain recipient per message`,
+            );
+          }
+          s.data.relay = true;
+          return undefined;
         }
+        if (s.data.relay) return refuse(452, "4.5.3 An order and relayed mail go in separate messages");
         s.data.backend = backend;
         return undefined;
       },
       async onData(s, message) {
+        if (s.data.relay && relay) {
+          try {
+            const id = await relay.enqueue(String(s.from ?? ""), [...s.rcpts], message);
+            stats.relayed++;
+            return { code: 250, text: `2.0.0 Queued for relay as ${id}` };
+          } catch (e) {
+            stats.errors++;
+            stats.lastError = (e as Error).message;
+            log("error", { session: s.id, error: (e as Error).message, stage: "relay" });
+            return refuse(451, "4.3.0 Local error, the message was not queued: try again later");
+          }
+        }
         let sig: string | undefined;
         try {
           const parsed = orderFromMessage(message.toString("latin1"), {
@@ -387,6 +433,13 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         `${drainer.stats.deadLetters} order(s) refused by the store were moved to ${drainer.deadLetterFile}: an operator must look at them`,
       );
     }
+    if (relay?.stats.dead) {
+      warnings.push(
+        `${relay.stats.dead} relayed message(s) could not be delivered and are in ${relay.deadDir}: last reason: ${
+          relay.stats.lastDead?.reason ?? "(see the files)"
+        }`,
+      );
+    }
     return {
       status: a.stalled || a.descriptorsNearLimit ? "unhealthy" : failing ? "degraded" : "ok",
       problems,
@@ -421,6 +474,12 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     descriptors_open: server.accept.descriptors,
     descriptor_limit: server.accept.descriptorLimit,
     accept_unsigned: acceptUnsigned,
+    relay: relayTarget ? `${relayTarget.host}:${relayTarget.port}` : undefined,
+    relay_queue: relay?.stats.queued,
+    relay_relayed: relay?.stats.relayed,
+    relay_deferred: relay?.stats.deferred,
+    relay_dead_letters: relay?.stats.dead,
+    relay_last_error: relay?.stats.lastError,
   });
 
   let httpServer: HealthServer | undefined;
@@ -433,8 +492,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     health = { host: httpServer.host, port: httpServer.port };
   }
 
-  // Whatever a previous run left in the spool is drained first.
+  // Whatever a previous run left in the spool is drained first (and the relay queue sent).
   if (spool.segments) drainer.kick(0);
+  relay?.kick(0);
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -444,6 +504,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       await spool.idle();
       await drainer.stop();
       await drainer.flush().catch(() => {});
+      await relay?.stop();
       await httpServer?.close();
       log("stopped", { spool_depth: spool.depth, recorded: drainer.stats.recorded });
     })();
@@ -453,6 +514,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     env: env.name,
     smtp: `${smtp.host}:${smtp.port}`,
     health: health && `${health.host}:${health.port}`,
+    relay: relayTarget
+      ? `${relayTarget.host}:${relayTarget.port}`
+      : "none (mail for other recipients is refused)",
   });
-  return { smtp, health, stats, spool, drainer, healthReport, close };
+  return { smtp, health, stats, spool, drainer, relay, healthReport, close };
 }

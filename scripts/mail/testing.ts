@@ -8,6 +8,7 @@ import { DENO_CHILD_INHERIT, exec, spawn } from "../common/exec.ts";
 import { type Listener, startListener } from "./listener.ts";
 import { DirSink, type OrderSink } from "./sink.ts";
 import type { SmtpLimits } from "./smtp.ts";
+import type { RelayOptions } from "./relay.ts";
 
 export const TEST_HMAC_ENV = "WOD_TEST_ORDER_HMAC";
 export const TEST_KEY = "test-key-not-a-secret-0123456789";
@@ -74,6 +75,8 @@ export async function startTestListener(
     requireAuth?: boolean;
     /** environments/t.yaml (default ENV_YAML). */
     envYaml?: string;
+    /** Relay queue settings (orders.relay is the default target). */
+    relay?: Partial<RelayOptions>;
   } = {},
 ): Promise<TestListener> {
   const root = await makeRoot(opts.envYaml);
@@ -97,6 +100,7 @@ export async function startTestListener(
       tls: opts.tls,
       auth: opts.auth,
       requireAuth: opts.requireAuth,
+      relay: opts.relay,
       drainDebounceMs: 5,
       log: (event, fields) => logs.push({ event, ...fields }),
     });

@@ -187,6 +187,8 @@ export type Seat = {
   orders: Array<string>;
   /** Seat actions apply still has to run, in order. */
   pending?: Array<SeatPendingAction>;
+  /** Front-end callbacks owed for orders that changed nothing on the seat (a CLEANUP of a seat already cleaned up: the final callback again; an order refused by the seat's state: what the front end understands of it). apply sends them and clears them. */
+  notices?: Array<SeatNotice>;
   /** When the seat became active (CREATE applied). */
   allocated?: string;
   /** When the seat's hold ends (allocated + workshop duration). */
@@ -214,6 +216,16 @@ export type SeatPendingAction = {
   since: string;
   /** Deliver credentials after this action (CREATE). */
   deliver?: boolean;
+};
+
+export type SeatNotice = {
+  action: "CREATE" | "CLEANUP" | "RESET" | "PURGE";
+  order: string;
+  /** done: the seat was already in the order's end state; refused: the seat's state refused the order. */
+  outcome: "done" | "refused";
+  /** The order's front-end customer id. */
+  customer?: string;
+  since: string;
 };
 
 export type SeatOrderRecord = {

@@ -30,6 +30,7 @@ import {
 import { acquireLease, type Lease, type LeaseOptions } from "./lease.ts";
 import { identitiesFromEnv, unseal } from "./seal.ts";
 import { FrontendClient } from "../notify/frontend.ts";
+import { deliverNotices } from "../notify/notices.ts";
 import { mailer, renderTemplate } from "../notify/email.ts";
 import { maskForActions } from "../workflows/mask.ts";
 import { connectionFor, runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
@@ -183,6 +184,8 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
       lease = await acquireLease(store, { purpose: `apply ${opts.env}`, log, ...(opts.lease ?? {}) });
       ({ seats, plan } = await pendingSeats());
     }
+    // Orders that changed nothing on a seat still owe the front end a callback (issue 17 items 5-6).
+    if (!opts.dryRun) await deliverNotices({ store, cfg, env: opts.env, getenv: opts.getenv, log });
     if (plan.length === 0) {
       log(`Nothing pending in ${opts.env}: no backend run, no commit`);
       return { plan, outcomes: [], committed: false };

@@ -7,7 +7,7 @@ import type { Environment, Order, Seat, SeatOrderRecord } from "../config/types.
 import { type Config, loadConfig, requireEnvironment } from "../config/load.ts";
 import { validator } from "../config/schema.ts";
 import { WodError } from "../common/errors.ts";
-import { freeSeat, transition, TransitionError } from "./machine.ts";
+import { alreadyDone, freeSeat, transition, TransitionError, withNotice } from "./machine.ts";
 import { orderPath, ORDERS_DIR, parseSeat, seatPath, type SeatRecord, sortSeats, STATE_DIR } from "./read.ts";
 import { seal } from "./seal.ts";
 import type { Changes, TreeStore, TreeView } from "../git/tree.ts";
@@ -171,6 +171,7 @@ export class LedgerStore implements StateStore {
         }
         seen.add(o.id);
         const reasons: string[] = [];
+        const done: string[] = [];
         const rejectedSeats: number[] = [];
         for (let n = o.seats[0]; n <= o.seats[1]; n++) {
           const key = `${o.backend}/${n}`;
@@ -181,7 +182,9 @@ export class LedgerStore implements StateStore {
             seat = text === undefined ? freeSeat(o.backend, n) : parseSeat(text, p, o.backend, n);
           }
           try {
+            const nothingToDo = alreadyDone(seat, o);
             seat = transition(seat, o, { now, emailSealed: sealed.get(o.id) });
+            if (nothingToDo) done.push(nothingToDo);
             check("seat", seat, `seat ${key}`);
             seats.set(key, seat);
             changes.set(seatPath(this.env, o.backend, n, this.prefix), stableJson(seat));
@@ -189,6 +192,12 @@ export class LedgerStore implements StateStore {
             if (!(err instanceof TransitionError)) throw err;
             reasons.push(err.message);
             rejectedSeats.push(n);
+            // The front end hears that its order cannot be carried out (apply sends the notice).
+            const noted = withNotice(seat, o, "refused", now);
+            if (noted !== seat) {
+              seats.set(key, noted);
+              changes.set(seatPath(this.env, o.backend, n, this.prefix), stableJson(noted));
+            }
           }
         }
         const total = o.seats[1] - o.seats[0] + 1;
@@ -215,7 +224,9 @@ export class LedgerStore implements StateStore {
           rec.reason = rec.reason.slice(0, 2000);
           rec.rejected_seats = rejectedSeats;
           result.rejected.push({ id: o.id, reason: reasons.join("; ") });
-        } else if (o.reason) rec.reason = o.reason.slice(0, 2000);
+        } else if (o.reason || done.length) {
+          rec.reason = [o.reason, ...done].filter(Boolean).join("; ").slice(0, 2000);
+        }
         changes.set(opath, stableJson(rec));
         result.recorded.push(o.id);
       }

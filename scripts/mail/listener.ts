@@ -2,6 +2,7 @@
 // + drain worker into the state store + health endpoint + JSON-lines logs.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Config, EnvironmentEntry } from "../config/load.ts";
+import type { Order } from "../config/types.gen.ts";
 import { validator } from "../config/schema.ts";
 import { checkOrder, isSaneEmail } from "../orders/check.ts";
 import { orderFromMessage } from "../orders/message.ts";
@@ -13,6 +14,7 @@ import { Drainer } from "./drain.ts";
 import { type HealthServer, serveHealth } from "./health.ts";
 import type { OrderSink } from "./sink.ts";
 import { parseRelay, type RelayOptions, RelayQueue } from "./relay.ts";
+import { SeatGate } from "../state/gate.ts";
 
 export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
 
@@ -116,6 +118,11 @@ export interface ListenerOptions {
   drainBatch?: number;
   /** Relay queue settings (the target defaults to orders.relay; tests shorten the delays). */
   relay?: Partial<RelayOptions>;
+  /**
+   * Check the seat's recorded state before 250 (default: true when the sink can read seats). A refusal
+   * is a 5xx with the state machine's reason, in the log and in the ledger.
+   */
+  seatCheck?: boolean;
 }
 
 export interface ListenerStats {
@@ -196,6 +203,28 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const started = new Date().toISOString();
 
   const refuse = (code: number, text: string): Reply => ({ code, text });
+  // What the seat's recorded state decides (who holds it, what it waits for) is checked before 250.
+  const sink = opts.sink;
+  const gate = opts.seatCheck !== false && sink.readSeats ? new SeatGate(() => sink.readSeats!()) : undefined;
+  const notes = new Set<Promise<void>>();
+  /** The seat's state refuses `o`: the ledger gets it too (and the seat a front-end notice). */
+  const noteRefusal = (o: Order, reason: string) => {
+    if (!sink.recordRefusal) return;
+    const p: Promise<void> = sink.recordRefusal(o, reason, { beforeAccept: true }).catch((e) =>
+      log("refusal-not-in-ledger", { id: o.id, error: (e as Error).message })
+    ).finally(() => notes.delete(p));
+    notes.add(p);
+  };
+  const seatRefusal = async (o: Order): Promise<string | undefined> => {
+    if (!gate) return undefined;
+    try {
+      return await gate.refusal(o);
+    } catch (e) {
+      // The store cannot be read: the order is taken, and the drain checks the seat when it records it.
+      log("seat-check-skipped", { id: o.id, error: (e as Error).message });
+      return undefined;
+    }
+  };
   // Mail for recipients that are not order addresses (participant mail) goes to orders.relay.
   const relayTarget = opts.relay?.relay ?? (ordersCfg.relay ? parseRelay(ordersCfg.relay) : undefined);
   const relay = relayTarget
@@ -370,7 +399,14 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
             };
           }
           if (o.id.startsWith("m-")) sig = o.id;
+          const seatProblem = await seatRefusal(o);
+          if (seatProblem) {
+            if (sig) guard.release(sig);
+            noteRefusal(o, seatProblem);
+            throw new OrderError(seatProblem);
+          }
           await spool.append(o);
+          gate?.accepted(o);
           if (sig) await guard.persist(sig);
           stats.accepted++;
           log("accepted", {
@@ -505,6 +541,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       await drainer.stop();
       await drainer.flush().catch(() => {});
       await relay?.stop();
+      await Promise.all([...notes]);
       await httpServer?.close();
       log("stopped", { spool_depth: spool.depth, recorded: drainer.stats.recorded });
     })();

@@ -240,7 +240,7 @@ export class LedgerStore implements StateStore {
    * `outcome: "rejected"` with the reason, no seat changes. Only for an id that is safe as a file name;
    * fields that are not strings are left out. No-op when the order is already in the ledger.
    */
-  async recordRefusal(order: Order, reason: string): Promise<void> {
+  async recordRefusal(order: Order, reason: string, opts: { beforeAccept?: boolean } = {}): Promise<void> {
     const id = (order as { id?: unknown }).id;
     if (typeof id !== "string" || !SAFE_ORDER_ID.test(id)) {
       throw new WodError(
@@ -252,9 +252,21 @@ export class LedgerStore implements StateStore {
         order.seats.every((n) => Number.isSafeInteger(n) && n >= 0)
       ? order.seats
       : [0, 0] as [number, number];
-    await this.tree.transact(`order refused at drain time (${id})`, async (view) => {
+    const stage = opts.beforeAccept ? "before acceptance" : "at drain time";
+    await this.tree.transact(`order refused ${stage} (${id})`, async (view) => {
       const opath = orderPath(this.env, id, this.prefix);
       if ((await view.read(opath)) !== undefined) return undefined;
+      const changes: Changes = new Map();
+      if (opts.beforeAccept && order.seats[0] === order.seats[1] && typeof order.backend === "string") {
+        // The seat's state refused it: the front end hears of it through the seat's notice (apply).
+        const p = seatPath(this.env, order.backend, order.seats[0], this.prefix);
+        const text = await view.read(p);
+        if (text !== undefined) {
+          const seat = parseSeat(text, p, order.backend, order.seats[0]);
+          const noted = withNotice(seat, order, "refused", new Date().toISOString());
+          if (noted !== seat) changes.set(p, stableJson(noted));
+        }
+      }
       const rec = {
         id,
         action: str(order.action),
@@ -264,11 +276,15 @@ export class LedgerStore implements StateStore {
         source: str(order.source),
         received: str(order.received),
         recorded: new Date().toISOString(),
+        ...(typeof order.customer === "string" ? { customer: order.customer.slice(0, 200) } : {}),
         outcome: "rejected",
-        reason: `Refused by the store at drain time (kept in the listener's dead-letter file): ${reason}`
+        reason: (opts.beforeAccept
+          ? `Refused before acceptance (the sender got 550): ${reason}`
+          : `Refused by the store at drain time (kept in the listener's dead-letter file): ${reason}`)
           .slice(0, 2000),
       };
-      return new Map([[opath, stableJson(rec)]]);
+      changes.set(opath, stableJson(rec));
+      return changes;
     });
   }
 

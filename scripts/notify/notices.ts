@@ -15,7 +15,6 @@
 //     holder's seat is left alone.
 import type { Config } from "../config/load.ts";
 import type { Seat, SeatNotice } from "../config/types.gen.ts";
-import type { StateStore } from "../state/store.ts";
 import { FrontendClient } from "./frontend.ts";
 
 function key(s: { backend: string; seat: number }): string {
@@ -53,8 +52,14 @@ export function noticeCalls(seat: Seat, n: SeatNotice, dbStudentId: number): {
   return calls;
 }
 
+/** The part of the state store (scripts/state/store.ts) this needs. */
+export interface NoticeStore {
+  readSeats(): Promise<Seat[]>;
+  updateSeats(message: string, fn: (seats: Map<string, Seat>) => Seat[] | undefined): Promise<boolean>;
+}
+
 export interface DeliverNoticesOptions {
-  store: StateStore;
+  store: NoticeStore;
   cfg: Config;
   env: string;
   getenv?: (name: string) => string | undefined;

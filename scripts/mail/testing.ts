@@ -333,11 +333,15 @@ export async function spawnListen(
     timeoutMs?: number;
     /** Run under `ulimit -n N` (bash execs deno: same pid; arguments passed as an argv, never as text). */
     nofile?: number;
+    /** The environment (default "t", the one makeRoot writes). */
+    envName?: string;
+    /** More environment variables for the child. */
+    childEnv?: Record<string, string>;
   } = {},
 ): Promise<ListenProcess> {
   const stderr = opts.stderr ?? "piped";
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const argv = ["run", "-A", WOD, "listen", "--env", "t", "--listen", "127.0.0.1:0", ...flags];
+  const argv = ["run", "-A", WOD, "listen", "--env", opts.envName ?? "t", "--listen", "127.0.0.1:0", ...flags];
   // With `nofile`, the listener runs under `ulimit -n` (bash gets the limit as an argument, not as text).
   const [cmd, args] = opts.nofile === undefined ? [Deno.execPath(), argv] : ["bash", [
     "-c",
@@ -348,7 +352,7 @@ export async function spawnListen(
     ...argv,
   ]];
   const proc = spawn(cmd, args, {
-    env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY },
+    env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY, ...opts.childEnv },
     inherit: DENO_CHILD_INHERIT,
     stderr,
   });

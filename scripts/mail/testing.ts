@@ -341,7 +341,17 @@ export async function spawnListen(
 ): Promise<ListenProcess> {
   const stderr = opts.stderr ?? "piped";
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const argv = ["run", "-A", WOD, "listen", "--env", opts.envName ?? "t", "--listen", "127.0.0.1:0", ...flags];
+  const argv = [
+    "run",
+    "-A",
+    WOD,
+    "listen",
+    "--env",
+    opts.envName ?? "t",
+    "--listen",
+    "127.0.0.1:0",
+    ...flags,
+  ];
   // With `nofile`, the listener runs under `ulimit -n` (bash gets the limit as an argument, not as text).
   const [cmd, args] = opts.nofile === undefined ? [Deno.execPath(), argv] : ["bash", [
     "-c",

@@ -218,10 +218,11 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const seatRefusal = async (o: Order): Promise<string | undefined> => {
     if (!gate) return undefined;
     try {
-      return await gate.refusal(o);
+      return await gate.admit(o);
     } catch (e) {
       // The store cannot be read: the order is taken, and the drain checks the seat when it records it.
       log("seat-check-skipped", { id: o.id, error: (e as Error).message });
+      gate.accepted(o);
       return undefined;
     }
   };
@@ -405,8 +406,12 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
             noteRefusal(o, seatProblem);
             throw new OrderError(seatProblem);
           }
-          await spool.append(o);
-          gate?.accepted(o);
+          try {
+            await spool.append(o);
+          } catch (e) {
+            gate?.withdraw(o);
+            throw e;
+          }
           if (sig) await guard.persist(sig);
           stats.accepted++;
           log("accepted", {

@@ -4,7 +4,7 @@
 import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { exec } from "../common/exec.ts";
 import { openStore, type StateStore } from "../state/store.ts";
-import { sendMessage, startTestListener, waitFor } from "./testing.ts";
+import { fireAndClose, originalBytes, sendMessage, startTestListener, waitFor } from "./testing.ts";
 
 Deno.test("an order the seat's recorded state refuses gets 550 with the state machine's reason, in the log and the ledger, never a 250", async () => {
   let store: StateStore | undefined;
@@ -71,6 +71,42 @@ Deno.test("an order the seat's recorded state refuses gets 550 with the state ma
     assertEquals(seat.customer, "c1");
     // The refusals from the recorded state left front-end notices on the seat (apply delivers them).
     assert((seat.notices ?? []).some((n) => n.customer === "c9" && n.outcome === "refused"), "notice for c9");
+  } finally {
+    await t.listener.close();
+    await store?.close();
+    await t.close();
+  }
+});
+
+Deno.test("CLEANUP, RESET and PURGE sent back to back (as the api-db does) are checked in their order of arrival: none refused", async () => {
+  let store: StateStore | undefined;
+  const t = await startTestListener({
+    sink: async (root, cfg) => {
+      await exec("git", ["init", "-q", "--bare", `${root}/state.git`]);
+      store = await openStore(root, "t", { config: cfg, remote: `${root}/state.git` });
+      return store;
+    },
+  });
+  try {
+    assertEquals(
+      (await sendMessage(t.port, { message: "Subject: CREATE 14 c1 p1@example.com\nWKSHP-Test\n" })).code,
+      250,
+    );
+    await waitFor(() => t.listener.drainer.stats.recorded === 1, 30_000, "CREATE recorded");
+    await new Promise((r) => setTimeout(r, 1_100)); // the gate's cached state is stale: the next check reads
+    // Like the original sender: each conversation written at once, the socket closed at the greeting.
+    for (const subject of ["CLEANUP 14 c1", "RESET 14 c1", "PURGE 14 c1"]) {
+      await fireAndClose(t.port, originalBytes({ subject, body: "WKSHP-Test" }));
+    }
+    await waitFor(
+      () => t.listener.drainer.stats.recorded === 4 && t.listener.spool.depth === 0,
+      30_000,
+      "recorded",
+    );
+    const refused = t.logs.filter((l) => l.event === "refused");
+    assertEquals(refused.map((l) => l.reason), []);
+    const orders = await store!.readOrders();
+    assertEquals(orders.map((o) => o.outcome), ["accepted", "accepted", "accepted", "accepted"]);
   } finally {
     await t.listener.close();
     await store?.close();

@@ -53,9 +53,13 @@ export class SeatGate {
 
   /**
    * Why the recorded state refuses `order` (the state machine's reason for its first refused seat), or
-   * undefined. Throws when the state cannot be read (the caller decides: the drain checks again).
+   * undefined, in which case the order is admitted: later checks see it (call `withdraw` if it is not
+   * spooled after all). After the read, the check and the admission run without a pause, so orders
+   * checked at the same time are checked in their order of arrival, each seeing the ones before it
+   * (the original front end sends CLEANUP, RESET and PURGE back to back). Throws when the state cannot be
+   * read (the caller decides: the drain checks again).
    */
-  async refusal(order: Order): Promise<string | undefined> {
+  async admit(order: Order): Promise<string | undefined> {
     const seats = await this.#seats();
     const cut = Date.now() - OVERLAY_MS;
     this.#accepted = this.#accepted.filter((x) => x.at >= cut);
@@ -68,11 +72,17 @@ export class SeatGate {
         throw err;
       }
     }
+    this.accepted(order);
     return undefined;
   }
 
   /** `order` was accepted (spooled): later checks see it before the drain records it. */
   accepted(order: Order): void {
     this.#accepted.push({ order, at: Date.now() });
+  }
+
+  /** `order` was admitted but not spooled (a local error): forget it. */
+  withdraw(order: Order): void {
+    this.#accepted = this.#accepted.filter((x) => x.order.id !== order.id);
   }
 }

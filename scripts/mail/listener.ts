@@ -1,6 +1,7 @@
 // The order listener: SMTP intake (smtp.ts) + authentication and checks (scripts/orders) + durable spool
 // + drain worker into the state store + health endpoint + JSON-lines logs.
 import { createHash, timingSafeEqual } from "node:crypto";
+import { Buffer } from "node:buffer";
 import type { Config, EnvironmentEntry } from "../config/load.ts";
 import type { Order } from "../config/types.gen.ts";
 import { validator } from "../config/schema.ts";
@@ -337,7 +338,15 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       async onData(s, message) {
         if (s.data.relay && relay) {
           try {
-            const id = await relay.enqueue(String(s.from ?? ""), [...s.rcpts], message);
+            // A trace line, as any MTA adds (client name and address; no envelope address).
+            const trace = `Received: from ${s.helo ?? "unknown"} ([${s.remote}]) by ${
+              opts.hostname ?? "localhost"
+            } (wod listen) with SMTP; ${new Date().toUTCString()}\r\n`;
+            const id = await relay.enqueue(
+              String(s.from ?? ""),
+              [...s.rcpts],
+              Buffer.concat([Buffer.from(trace, "latin1"), message]),
+            );
             stats.relayed++;
             return { code: 250, text: `2.0.0 Queued for relay as ${id}` };
           } catch (e) {

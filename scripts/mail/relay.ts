@@ -303,7 +303,11 @@ export class RelayQueue {
     try {
       await transport.sendMail({
         envelope: { from: msg.from, to: msg.to },
-        raw: Buffer.from(msg.data, "base64"),
+        // SMTP wants CRLF; the api-db's mail (and the original sender) may use bare LF.
+        raw: Buffer.from(
+          Buffer.from(msg.data, "base64").toString("latin1").replace(/\r?\n/g, "\r\n"),
+          "latin1",
+        ),
       });
       return { ok: true };
     } catch (e) {

@@ -62,6 +62,8 @@ Deno.test("participant mail from an allowed sender is queued durably, answered 2
     assertEquals(got.to, [PARTICIPANT]);
     assertEquals(got.from, "api@front.test");
     assertMatch(got.text, new RegExp(`Password: ${PASSWORD}`));
+    const raw = await Deno.readTextFile(got.file);
+    assertMatch(raw, /\r\nReceived: from \S+ \(\[127\.0\.0\.1\]\) by \S+ \(wod listen\) with SMTP; /);
     await waitFor(() => t.listener.relay!.stats.relayed === 1, 10_000, "relayed");
     assertEquals((await t.listener.relay!.list()).length, 0, "the queue file is deleted once relayed");
     assertEquals(t.listener.healthReport().relay_queue, 0);

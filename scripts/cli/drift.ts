@@ -11,6 +11,7 @@ import { backendConnection } from "../backend/seats.ts";
 import { type BackendFacts, probeBackend, runningServers } from "../backend/probe.ts";
 import { openStore } from "../state/store.ts";
 import type { SeatRecord } from "../state/store.ts";
+import { formatFrontendDrift, frontendDrift } from "../notify/apidb.ts";
 
 export const help = `
 Usage: deno task wod drift --env ENV [--repair] [--format text|markdown] [--private DIR]
@@ -24,6 +25,9 @@ $WOD_HUB_TOKEN_FILE). Exit 0 when all agree, 2 on drift. --format markdown is fo
 others need an operator and are listed as such). Seats apply has parked (their action failed
 timing.max_attempts times in a row, apply no longer retries them) are listed as parked-seat with the
 reason: fix the cause, then record an order for the seat (e.g. wod order purge), which unparks it.
+With a front end (frontend.api_url), its workshops (GET /workshops, the credentials named by
+frontend.username_env / password_env) are compared with ENV too, one "frontend:" line per
+difference (wod frontend export writes the rows from our files).
 `;
 
 export type DriftKind =
@@ -171,6 +175,9 @@ export async function run(args: string[]): Promise<number> {
       checked.push(b.name);
     }
     console.log(formatDrift(envName, drift, format, checked));
+    // The front end's workshop rows (GET /api/workshops) against our files, when there is a front end.
+    const front = await frontendDrift(cfg, envName);
+    if (front) console.log(formatFrontendDrift(envName, front, format));
     if (values.repair && drift.length) {
       const received = new Date().toISOString();
       const hour = received.slice(0, 13).replace(/[-T:]/g, "");
@@ -205,7 +212,7 @@ export async function run(args: string[]): Promise<number> {
         );
       }
     }
-    return drift.length ? 2 : 0;
+    return drift.length || front?.differences.length ? 2 : 0;
   } finally {
     await store.close();
   }

@@ -79,6 +79,10 @@ export type EnvironmentOrders = {
   auth_password_env?: string;
   /** Refuse orders from clients that did not authenticate (SMTP AUTH). */
   require_auth?: boolean;
+  /** HOST:PORT of the outgoing mail relay. Mail from the allowed senders and networks to recipients that are not order addresses (the original front end's participant mail) is spooled (fsync) before 250 and relayed there, retried until accepted. Absent: such mail is refused at RCPT. */
+  relay?: string;
+  /** How long a relayed message is retried before it goes to the relay dead-letter directory (relay/dead in the spool). */
+  relay_lifetime_hours?: number;
   /** Accept orders in the original unsigned format (trusted by client network and envelope sender only). Default: true without hmac_secret_env, false with it. Set true for the original front end. */
   accept_unsigned?: boolean;
   /** SMTP listener limits (defaults in scripts/mail/smtp.ts); per-address limits apply right after accept. */
@@ -185,6 +189,8 @@ export type Seat = {
   orders: Array<string>;
   /** Seat actions apply still has to run, in order. */
   pending?: Array<SeatPendingAction>;
+  /** Front-end callbacks owed for orders that changed nothing on the seat (a CLEANUP of a seat already cleaned up: the final callback again; an order refused by the seat's state: what the front end understands of it). apply sends them and clears them. */
+  notices?: Array<SeatNotice>;
   /** When the seat became active (CREATE applied). */
   allocated?: string;
   /** When the seat's hold ends (allocated + workshop duration). */
@@ -212,6 +218,16 @@ export type SeatPendingAction = {
   since: string;
   /** Deliver credentials after this action (CREATE). */
   deliver?: boolean;
+};
+
+export type SeatNotice = {
+  action: "CREATE" | "CLEANUP" | "RESET" | "PURGE";
+  order: string;
+  /** done: the seat was already in the order's end state; refused: the seat's state refused the order. */
+  outcome: "done" | "refused";
+  /** The order's front-end customer id. */
+  customer?: string;
+  since: string;
 };
 
 export type SeatOrderRecord = {

@@ -26,8 +26,10 @@ async function sender(port: number, conn: number, acked: string[], stop: () => b
       if ((await c.cmd("RCPT TO:<wodadmin@b1.test>")).code !== 250) return;
       if ((await c.cmd("DATA")).code !== 354) return;
       const seat = 1 + ((conn * 7 + i) % 20);
+      // One customer per seat: a CREATE for a seat another customer holds is refused before 250 (the
+      // listener checks the seat's recorded state), a repeated CREATE of the holder is taken.
       const r = await c.cmd(
-        `Subject: CREATE ${seat} k${conn}-${i} u${conn}.${i}@example.com\r\n\r\nWKSHP-Test\r\n.`,
+        `Subject: CREATE ${seat} k${seat} u${conn}.${i}@example.com\r\n\r\nWKSHP-Test\r\n.`,
       );
       if (r.code !== 250) return;
       const m = /Order (\S+) accepted/.exec(r.text);

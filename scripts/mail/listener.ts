@@ -1,7 +1,10 @@
 // The order listener: SMTP intake (smtp.ts) + authentication and checks (scripts/orders) + durable spool
 // + drain worker into the state store + health endpoint + JSON-lines logs.
 import { createHash, timingSafeEqual } from "node:crypto";
+import { Buffer } from "node:buffer";
 import type { Config, EnvironmentEntry } from "../config/load.ts";
+import type { Order } from "../config/types.gen.ts";
+import { isSaneEmail } from "../orders/check.ts";
 import { orderFromMessage } from "../orders/message.ts";
 import { OrderError } from "../orders/parse.ts";
 import { OrderInvalidError, validateOrder } from "../orders/validate.ts";
@@ -11,6 +14,8 @@ import { Spool } from "./spool.ts";
 import { Drainer } from "./drain.ts";
 import { type HealthServer, serveHealth } from "./health.ts";
 import type { OrderSink } from "./sink.ts";
+import { parseRelay, type RelayOptions, RelayQueue } from "./relay.ts";
+import { SeatGate } from "../state/gate.ts";
 
 export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
 
@@ -112,6 +117,13 @@ export interface ListenerOptions {
   drainDebounceMs?: number;
   /** Orders per sink call (one commit). */
   drainBatch?: number;
+  /** Relay queue settings (the target defaults to orders.relay; tests shorten the delays). */
+  relay?: Partial<RelayOptions>;
+  /**
+   * Check the seat's recorded state before 250 (default: true when the sink can read seats). A refusal
+   * is a 5xx with the state machine's reason, in the log and in the ledger.
+   */
+  seatCheck?: boolean;
 }
 
 export interface ListenerStats {
@@ -119,6 +131,8 @@ export interface ListenerStats {
   accepted: number;
   refused: number;
   errors: number;
+  /** Messages queued for the outgoing relay. */
+  relayed: number;
   lastError?: string;
 }
 
@@ -128,6 +142,8 @@ export interface Listener {
   stats: ListenerStats;
   spool: Spool;
   drainer: Drainer;
+  /** The queue of mail relayed to orders.relay (undefined: no relay configured). */
+  relay?: RelayQueue;
   healthReport(): Record<string, unknown>;
   /** Graceful stop: no new connections, finish messages in progress, drain the spool once. */
   close(): Promise<void>;
@@ -184,10 +200,44 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     maxBatch: opts.drainBatch ?? 1000,
     log,
   });
-  const stats: ListenerStats = { connections: 0, accepted: 0, refused: 0, errors: 0 };
+  const stats: ListenerStats = { connections: 0, accepted: 0, refused: 0, errors: 0, relayed: 0 };
   const started = new Date().toISOString();
 
   const refuse = (code: number, text: string): Reply => ({ code, text });
+  // What the seat's recorded state decides (who holds it, what it waits for) is checked before 250.
+  const sink = opts.sink;
+  const gate = opts.seatCheck !== false && sink.readSeats ? new SeatGate(() => sink.readSeats!()) : undefined;
+  const notes = new Set<Promise<void>>();
+  /** The seat's state refuses `o`: the ledger gets it too (and the seat a front-end notice). */
+  const noteRefusal = (o: Order, reason: string) => {
+    if (!sink.recordRefusal) return;
+    const p: Promise<void> = sink.recordRefusal(o, reason, { beforeAccept: true }).catch((e) =>
+      log("refusal-not-in-ledger", { id: o.id, error: (e as Error).message })
+    ).finally(() => notes.delete(p));
+    notes.add(p);
+  };
+  const seatRefusal = async (o: Order): Promise<string | undefined> => {
+    if (!gate) return undefined;
+    try {
+      return await gate.admit(o);
+    } catch (e) {
+      // The store cannot be read: the order is taken, and the drain checks the seat when it records it.
+      log("seat-check-skipped", { id: o.id, error: (e as Error).message });
+      gate.accepted(o);
+      return undefined;
+    }
+  };
+  // Mail for recipients that are not order addresses (participant mail) goes to orders.relay.
+  const relayTarget = opts.relay?.relay ?? (ordersCfg.relay ? parseRelay(ordersCfg.relay) : undefined);
+  const relay = relayTarget
+    ? await RelayQueue.open(opts.spoolDir, {
+      hostname: opts.hostname,
+      lifetimeMs: (ordersCfg.relay_lifetime_hours ?? 48) * 3_600_000,
+      log,
+      ...opts.relay,
+      relay: relayTarget,
+    })
+    : undefined;
 
   if (opts.requireAuth && !(opts.auth && opts.tls)) {
     throw new Error(
@@ -258,17 +308,53 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         const backend = byDomain.get(dom);
         if (lp.toLowerCase() !== local || !backend) {
           const shown = address.replace(/[^\x21-\x7e]/g, "?");
-          return refuse(
-            550,
-            `5.1.1 <${shown}> is not an order address of environment ${env.name}: expected ${local}@<backend fqdn> (${
-              [...byDomain.keys()].join(", ")
-            })`,
-          );
+          const expected = `expected ${local}@<backend fqdn> (${[...byDomain.keys()].join(", ")})`;
+          if (!relay) {
+            return refuse(
+              550,
+              `5.1.1 <${shown}> is not an order address of environment ${env.name}: ${expected}; mail for other recipients is not relayed (orders.relay is not set)`,
+            );
+          }
+          if (!senders || !senders.has(String(s.from ?? "").toLowerCase())) {
+            return refuse(
+              550,
+              `5.7.1 Relaying denied: only the allowed senders (orders.senders of ${env.name}) may send mail through this listener`,
+            );
+          }
+          if (!isSaneEmail(address) || s.rcpts.length > 0) {
+            return refuse(
+              550,
+              `5.1.3 <${shown}> cannot be relayed: one plain local@domain recipient per message`,
+            );
+          }
+          s.data.relay = true;
+          return undefined;
         }
+        if (s.data.relay) return refuse(452, "4.5.3 An order and relayed mail go in separate messages");
         s.data.backend = backend;
         return undefined;
       },
       async onData(s, message) {
+        if (s.data.relay && relay) {
+          try {
+            // A trace line, as any MTA adds (client name and address; no envelope address).
+            const trace = `Received: from ${s.helo ?? "unknown"} ([${s.remote}]) by ${
+              opts.hostname ?? "localhost"
+            } (wod listen) with SMTP; ${new Date().toUTCString()}\r\n`;
+            const id = await relay.enqueue(
+              String(s.from ?? ""),
+              [...s.rcpts],
+              Buffer.concat([Buffer.from(trace, "latin1"), message]),
+            );
+            stats.relayed++;
+            return { code: 250, text: `2.0.0 Queued for relay as ${id}` };
+          } catch (e) {
+            stats.errors++;
+            stats.lastError = (e as Error).message;
+            log("error", { session: s.id, error: (e as Error).message, stage: "relay" });
+            return refuse(451, "4.3.0 Local error, the message was not queued: try again later");
+          }
+        }
         let sig: string | undefined;
         try {
           const parsed = orderFromMessage(message.toString("latin1"), {
@@ -320,7 +406,18 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
             };
           }
           if (o.id.startsWith("m-")) sig = o.id;
-          await spool.append(o);
+          const seatProblem = await seatRefusal(o);
+          if (seatProblem) {
+            if (sig) guard.release(sig);
+            noteRefusal(o, seatProblem);
+            throw new OrderError(seatProblem);
+          }
+          try {
+            await spool.append(o);
+          } catch (e) {
+            gate?.withdraw(o);
+            throw e;
+          }
           if (sig) await guard.persist(sig);
           stats.accepted++;
           log("accepted", {
@@ -383,6 +480,13 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         `${drainer.stats.deadLetters} order(s) refused by the store were moved to ${drainer.deadLetterFile}: an operator must look at them`,
       );
     }
+    if (relay?.stats.dead) {
+      warnings.push(
+        `${relay.stats.dead} relayed message(s) could not be delivered and are in ${relay.deadDir}: last reason: ${
+          relay.stats.lastDead?.reason ?? "(see the files)"
+        }`,
+      );
+    }
     return {
       status: a.stalled || a.descriptorsNearLimit ? "unhealthy" : failing ? "degraded" : "ok",
       problems,
@@ -417,6 +521,12 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     descriptors_open: server.accept.descriptors,
     descriptor_limit: server.accept.descriptorLimit,
     accept_unsigned: acceptUnsigned,
+    relay: relayTarget ? `${relayTarget.host}:${relayTarget.port}` : undefined,
+    relay_queue: relay?.stats.queued,
+    relay_relayed: relay?.stats.relayed,
+    relay_deferred: relay?.stats.deferred,
+    relay_dead_letters: relay?.stats.dead,
+    relay_last_error: relay?.stats.lastError,
   });
 
   let httpServer: HealthServer | undefined;
@@ -429,8 +539,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     health = { host: httpServer.host, port: httpServer.port };
   }
 
-  // Whatever a previous run left in the spool is drained first.
+  // Whatever a previous run left in the spool is drained first (and the relay queue sent).
   if (spool.segments) drainer.kick(0);
+  relay?.kick(0);
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -440,6 +551,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       await spool.idle();
       await drainer.stop();
       await drainer.flush().catch(() => {});
+      await relay?.stop();
+      await Promise.all([...notes]);
       await httpServer?.close();
       log("stopped", { spool_depth: spool.depth, recorded: drainer.stats.recorded });
     })();
@@ -449,6 +562,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     env: env.name,
     smtp: `${smtp.host}:${smtp.port}`,
     health: health && `${health.host}:${health.port}`,
+    relay: relayTarget
+      ? `${relayTarget.host}:${relayTarget.port}`
+      : "none (mail for other recipients is refused)",
   });
-  return { smtp, health, stats, spool, drainer, healthReport, close };
+  return { smtp, health, stats, spool, drainer, relay, healthReport, close };
 }

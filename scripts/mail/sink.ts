@@ -3,7 +3,7 @@
 // same contract (idempotent by order id, resolves only when durable), used by tests and the bench,
 // and by `wod listen --record-to DIR`.
 import { join } from "node:path";
-import type { Order } from "../config/types.gen.ts";
+import type { Order, Seat } from "../config/types.gen.ts";
 
 export interface OrderSink {
   /** Idempotent by order.id; resolves only when durable. */
@@ -12,7 +12,12 @@ export interface OrderSink {
    * Note in the ledger that `order` was refused at drain time (it went to the dead-letter file).
    * Optional; errors are logged, the order stays in the dead-letter file.
    */
-  recordRefusal?(order: Order, reason: string): Promise<void>;
+  recordRefusal?(order: Order, reason: string, opts?: { beforeAccept?: boolean }): Promise<void>;
+  /**
+   * The recorded seats (optional): with it the listener checks what a seat's state decides before
+   * answering 250 (scripts/state/gate.ts).
+   */
+  readSeats?(): Promise<Seat[]>;
 }
 
 const enc = new TextEncoder();

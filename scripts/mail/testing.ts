@@ -8,6 +8,7 @@ import { DENO_CHILD_INHERIT, exec, spawn } from "../common/exec.ts";
 import { type Listener, startListener } from "./listener.ts";
 import { DirSink, type OrderSink } from "./sink.ts";
 import type { SmtpLimits } from "./smtp.ts";
+import type { RelayOptions } from "./relay.ts";
 
 export const TEST_HMAC_ENV = "WOD_TEST_ORDER_HMAC";
 export const TEST_KEY = "test-key-not-a-secret-0123456789";
@@ -74,6 +75,8 @@ export async function startTestListener(
     requireAuth?: boolean;
     /** environments/t.yaml (default ENV_YAML). */
     envYaml?: string;
+    /** Relay queue settings (orders.relay is the default target). */
+    relay?: Partial<RelayOptions>;
   } = {},
 ): Promise<TestListener> {
   const root = await makeRoot(opts.envYaml);
@@ -97,6 +100,7 @@ export async function startTestListener(
       tls: opts.tls,
       auth: opts.auth,
       requireAuth: opts.requireAuth,
+      relay: opts.relay,
       drainDebounceMs: 5,
       log: (event, fields) => logs.push({ event, ...fields }),
     });
@@ -329,11 +333,25 @@ export async function spawnListen(
     timeoutMs?: number;
     /** Run under `ulimit -n N` (bash execs deno: same pid; arguments passed as an argv, never as text). */
     nofile?: number;
+    /** The environment (default "t", the one makeRoot writes). */
+    envName?: string;
+    /** More environment variables for the child. */
+    childEnv?: Record<string, string>;
   } = {},
 ): Promise<ListenProcess> {
   const stderr = opts.stderr ?? "piped";
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const argv = ["run", "-A", WOD, "listen", "--env", "t", "--listen", "127.0.0.1:0", ...flags];
+  const argv = [
+    "run",
+    "-A",
+    WOD,
+    "listen",
+    "--env",
+    opts.envName ?? "t",
+    "--listen",
+    "127.0.0.1:0",
+    ...flags,
+  ];
   // With `nofile`, the listener runs under `ulimit -n` (bash gets the limit as an argument, not as text).
   const [cmd, args] = opts.nofile === undefined ? [Deno.execPath(), argv] : ["bash", [
     "-c",
@@ -344,7 +362,7 @@ export async function spawnListen(
     ...argv,
   ]];
   const proc = spawn(cmd, args, {
-    env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY },
+    env: { WOD_ROOT: root, [TEST_HMAC_ENV]: TEST_KEY, ...opts.childEnv },
     inherit: DENO_CHILD_INHERIT,
     stderr,
   });

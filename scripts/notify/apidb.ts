@@ -4,6 +4,7 @@
 // are the source: `apiDbRows` writes what the api-db needs from them, and `compareApiDbWorkshops`
 // names every difference between those rows and what the front end serves at GET /workshops.
 import { type Config, requireEnvironment } from "../config/load.ts";
+import { FrontendClient } from "./frontend.ts";
 
 /** A `locations` row: one per backend of the environment. */
 export interface ApiDbLocation {
@@ -239,5 +240,60 @@ export function apiDbSql(rows: ApiDbRows): string {
     );
   }
   lines.push("COMMIT;");
+  return lines.join("\n") + "\n";
+}
+
+/** What `wod drift` reports about the front end's workshops (undefined: no front end configured). */
+export interface FrontendDrift {
+  url: string;
+  differences: ApiDbDifference[];
+}
+
+/**
+ * `wod drift`'s front-end part: compares GET {frontend.api_url}/workshops with environment `envName`
+ * (apiDbRows + compareApiDbWorkshops). Undefined when the environment has no front end. A front end
+ * that cannot be reached or logged in to is reported as one difference (drift goes on with the rest).
+ */
+export async function frontendDrift(
+  cfg: Config,
+  envName: string,
+  getenv: (name: string) => string | undefined = (k) => Deno.env.get(k),
+): Promise<FrontendDrift | undefined> {
+  const fe = cfg.environments.get(envName)?.value.frontend;
+  if (!fe?.api_url) return undefined;
+  const rows = apiDbRows(cfg, envName);
+  const url = `${fe.api_url.replace(/\/+$/, "")}/workshops`;
+  try {
+    const theirs = await FrontendClient.fromEnv(fe, getenv).getJson("/workshops");
+    return { url, differences: compareApiDbWorkshops(rows, theirs) };
+  } catch (err) {
+    return {
+      url,
+      differences: [{
+        notebook: "*",
+        field: "frontend",
+        ours: "reachable",
+        theirs: "error",
+        message: `Cannot compare the workshops with the front end (GET ${url}): ${(err as Error).message}`,
+      }],
+    };
+  }
+}
+
+/** The front-end part of `wod drift`'s report, as text lines or a markdown section. */
+export function formatFrontendDrift(envName: string, d: FrontendDrift, format: "text" | "markdown"): string {
+  if (format === "text") {
+    if (!d.differences.length) return `frontend: the workshops at ${d.url} match environment ${envName}`;
+    return d.differences.map((x) => `frontend: ${x.message}`).join("\n");
+  }
+  const lines = [`### Front-end workshops (${d.url})`, ""];
+  if (!d.differences.length) lines.push(`No drift: the front end's workshops match environment ${envName}.`);
+  else {
+    lines.push("| workshop | field | ours | front end | detail |", "|---|---|---|---|---|");
+    const cell = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v)).replace(/\|/g, "\\|");
+    for (const x of d.differences) {
+      lines.push(`| ${x.notebook} | ${x.field} | ${cell(x.ours)} | ${cell(x.theirs)} | ${cell(x.message)} |`);
+    }
+  }
   return lines.join("\n") + "\n";
 }

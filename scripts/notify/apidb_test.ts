@@ -5,7 +5,8 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "../comm
 import { loadConfig } from "../config/load.ts";
 import { edit, runWod, withFixture } from "../config/testing.ts";
 import { startFrontendServer } from "../testing/frontend_server.ts";
-import { apiDbRows, apiDbSql, compareApiDbWorkshops } from "./apidb.ts";
+import { apiDbRows, apiDbSql, compareApiDbWorkshops, formatFrontendDrift, frontendDrift } from "./apidb.ts";
+import { ApiDbSim } from "../testing/apidb_sim.ts";
 
 Deno.test("api-db export: one location per backend and one workshop row per workshop with seats", async () => {
   await withFixture(async (root) => {
@@ -97,5 +98,66 @@ Deno.test("wod frontend diff logs in to the front end, lists the differences and
     });
   } finally {
     await fe.close();
+  }
+});
+
+Deno.test("wod drift's front-end part: the api-db's GET /api/workshops against the environment, every difference named", async () => {
+  // The api-db stand-in serves its workshops table as the original does (GET /api/workshops).
+  const sim = await new ApiDbSim({ orderPort: 9, woduser: "wodadmin", sender: "api@front.test" }).start();
+  try {
+    await withFixture(async (root) => {
+      assertEquals(
+        await frontendDrift(await loadConfig(root), "test"),
+        undefined,
+        "no front end: nothing to do",
+      );
+      await edit(root, "environments/test.yaml", "timing:", `frontend:\n  api_url: ${sim.url}/api\ntiming:`);
+      const cfg = await loadConfig(root);
+      const rows = apiDbRows(cfg, "test");
+      const beta = rows.workshops.find((w) => w.notebook === "WKSHP-Beta")!;
+      sim.addWorkshop({ ...beta, reset: true, duration: 2 });
+      sim.addWorkshop({
+        name: "Gone",
+        notebook: "WKSHP-Gone",
+        capacity: 5,
+        range: [30, 35],
+        reset: false,
+        location: "127.0.0.1",
+        duration: 2,
+      });
+      const getenv = (k: string) =>
+        ({ WOD_FRONTEND_USER: sim.username, WOD_FRONTEND_PASSWORD: sim.password })[k];
+      const d = (await frontendDrift(cfg, "test", getenv))!;
+      assertEquals(d.url, `${sim.url}/api/workshops`);
+      assertEquals(d.differences.map((x) => `${x.notebook} ${x.field}`), [
+        "WKSHP-Alpha *",
+        "WKSHP-Beta reset",
+        "WKSHP-Beta duration",
+        "WKSHP-Gone *",
+      ]);
+      const text = formatFrontendDrift("test", d, "text");
+      assertMatch(
+        text,
+        /^frontend: Workshop WKSHP-Alpha has seats in environment test but the front end has no workshop row/,
+      );
+      assertStringIncludes(
+        text,
+        "frontend: Workshop WKSHP-Beta: duration is 4 in our files but 2 in the front end",
+      );
+      assertStringIncludes(
+        formatFrontendDrift("test", d, "markdown"),
+        "| WKSHP-Beta | reset | false | true |",
+      );
+      assert(sim.calls.some((c) => c.method === "GET" && c.path === "/workshops" && c.status === 200));
+      // A front end that refuses the login is one difference, not a crash of the drift run.
+      const bad = (await frontendDrift(cfg, "test", (k) => (k === "WOD_FRONTEND_USER" ? "x" : "y")))!;
+      assertEquals(bad.differences.length, 1);
+      assertMatch(
+        bad.differences[0].message,
+        /Cannot compare the workshops with the front end .*answered 401/,
+      );
+    });
+  } finally {
+    await sim.close();
   }
 });

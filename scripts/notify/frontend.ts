@@ -165,6 +165,16 @@ export class FrontendClient {
     await this.put(`/student/${dbStudentId}`, body);
   }
 
+  /** The student is in use (an order for it was refused because someone holds it): not to be handed out. */
+  async studentHeld(dbStudentId: number): Promise<void> {
+    await this.put(`/student/${dbStudentId}`, { assigned: "true" });
+  }
+
+  /** The customer's registration is over on our side (its order cannot be carried out). */
+  async customerEnded(customer: string): Promise<void> {
+    await this.put(`/customer/${encodeURIComponent(customer)}`, { active: "false", cleaned: "true" });
+  }
+
   /** The front end's numeric id of a workshop, by its folder name (GET /workshops, field notebook). */
   async workshopDbId(notebook: string): Promise<number | undefined> {
     const list = await this.getJson("/workshops");

@@ -21,6 +21,7 @@ import type { Environment, EnvironmentBackend, Seat } from "../config/types.gen.
 import { redactText } from "../common/exec.ts";
 import { openStore, seatKey, type StateStore } from "../state/store.ts";
 import { DEFAULT_MAX_ATTEMPTS } from "../state/machine.ts";
+import { deliverNotices } from "../notify/notices.ts";
 import { acquireLease, type Lease, type LeaseOptions } from "../state/lease.ts";
 import { runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
 import type { HubClient } from "../backend/hub.ts";
@@ -250,6 +251,8 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
       ({ due, total } = await dueDeliveries(store, nowMs()));
     }
     opts.onRead?.(all, total);
+    // Orders that changed nothing on a seat still owe the front end a callback (issue 17 items 5-6).
+    if (!opts.dryRun) await deliverNotices({ store, cfg, env: opts.env, getenv: opts.getenv, log });
     for (const d of due) {
       log(`${d.backend}/${d.seat}: ${d.action} of order ${d.order} due for delivery again`);
     }

@@ -1,7 +1,7 @@
 // The seat state machine: how an order changes a seat's recorded state, and how an applied seat
 // action's result changes it again. Pure functions over the generated `Seat` type; illegal
 // transitions throw TransitionError with a message naming the seat, its holder and what is expected.
-import type { Order, Seat, SeatPendingAction } from "../config/types.gen.ts";
+import type { Order, Seat, SeatNotice, SeatPendingAction } from "../config/types.gen.ts";
 import { WodError } from "../common/errors.ts";
 
 export type SeatStatus = Seat["status"];
@@ -49,6 +49,38 @@ function cleared(s: Seat): Seat {
   delete out.attempts;
   delete out.parked;
   return out;
+}
+
+/** Orders from a front end (mail, dispatch): the front end hears of them through its callbacks. */
+const FRONT_END_SOURCES = new Set<string>(["mail", "dispatch"]);
+
+/** Notices kept per seat (apply delivers and clears them). */
+export const MAX_SEAT_NOTICES = 20;
+
+/**
+ * Why `order` has nothing left to do on `seat`, or undefined. A CLEANUP of a seat that is already
+ * cleaned up (free, or held for its RESET) is a success, not a refusal: both sides expire a seat, a few
+ * seconds apart, and the second CLEANUP must still complete the front end's customer. (RESET and PURGE
+ * of a free seat run again: they are idempotent on the backend and end with the same callback.)
+ */
+export function alreadyDone(seat: Seat, order: Order): string | undefined {
+  if (order.action !== "CLEANUP") return undefined;
+  if (seat.status !== "free" && seat.status !== "held-for-reset") return undefined;
+  return `CLEANUP on seat ${seatName(seat)}: already done (the seat is ${
+    seat.status === "free" ? "free" : "cleaned up and waits for its RESET"
+  }); the final callback is sent again`;
+}
+
+/**
+ * The seat with a front-end notice for `order` (outcome "done": re-send the final callback;
+ * "refused": tell the front end the order cannot be carried out). Only orders from a front end.
+ */
+export function withNotice(seat: Seat, order: Order, outcome: SeatNotice["outcome"], now: string): Seat {
+  if (!FRONT_END_SOURCES.has(order.source)) return seat;
+  const n: SeatNotice = { action: order.action, order: order.id, outcome, since: now };
+  if (order.customer !== undefined) n.customer = order.customer;
+  const notices = [...(seat.notices ?? []).filter((x) => x.order !== order.id), n].slice(-MAX_SEAT_NOTICES);
+  return { ...seat, notices };
 }
 
 export interface OrderContext {
@@ -126,21 +158,12 @@ export function transition(seat: Seat, order: Order, ctx: OrderContext): Seat {
       return out;
     }
     case "CLEANUP": {
-      if (seat.status === "free") {
-        throw new TransitionError(
-          `CLEANUP on seat ${name} refused: the seat is free; expected a seat in use (provisioning, active or failed)`,
-        );
-      }
+      if (alreadyDone(seat, order)) return withNotice(base, order, "done", ctx.now);
       if (otherCustomer) {
         throw new TransitionError(
           `CLEANUP on seat ${name} for customer ${order.customer} refused: the seat is held by customer ${seat.customer} (${
             holder(seat)
           })`,
-        );
-      }
-      if (seat.status === "held-for-reset") {
-        throw new TransitionError(
-          `CLEANUP on seat ${name} refused: the seat is already cleaned up and waits for a RESET`,
         );
       }
       const pending = seat.pending ?? [];

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../common/assert.ts";
 import type { Order, Seat } from "../config/types.gen.ts";
-import { failed, freeSeat, isParked, succeeded, transition } from "./machine.ts";
+import { alreadyDone, failed, freeSeat, isParked, succeeded, transition } from "./machine.ts";
 
 const now = "2026-01-01T10:00:00.000Z";
 const ctx = { now };
@@ -48,10 +48,6 @@ Deno.test("illegal transitions are refused with the seat, its holder and what wa
     /^CREATE on seat jup1\/40 for customer bob refused: the seat is held by customer alice \(status provisioning, workshop WKSHP-Shell101, order o-CREATE-alice\); expected a free seat/,
   );
   assertThrows(
-    () => transition(freeSeat("jup1", 40), o("CLEANUP"), ctx),
-    /CLEANUP on seat jup1\/40 refused: the seat is free/,
-  );
-  assertThrows(
     () => transition(held, o("RESET"), ctx),
     /RESET on seat jup1\/40 refused: the seat is held by customer alice/,
   );
@@ -91,4 +87,44 @@ Deno.test("a seat whose action fails max_attempts times in a row is parked; a su
     undefined,
     "PURGE",
   ]);
+});
+
+Deno.test("a CLEANUP of a seat already cleaned up (free or held for its RESET) is a success that owes the front end its final callback", () => {
+  // Issue 17 item 6: both sides expire the seat about 10 s apart; the second CLEANUP must not be refused.
+  const mail = (action: Order["action"], customer: string) =>
+    o(action, { customer, source: "mail", id: `m-${action}` });
+  const free = transition(freeSeat("jup1", 40), mail("CLEANUP", "c1"), ctx);
+  assertEquals([free.status, free.pending, free.orders], ["free", undefined, ["m-CLEANUP"]]);
+  assertEquals(free.notices, [{
+    action: "CLEANUP",
+    order: "m-CLEANUP",
+    outcome: "done",
+    customer: "c1",
+    since: now,
+  }]);
+  let held = succeeded(
+    transition(freeSeat("jup1", 41), o("CREATE", { customer: "c2" }), ctx),
+    "CREATE",
+    rctx,
+  );
+  held = succeeded(transition(held, o("CLEANUP", { customer: "c2", source: "expire" }), ctx), "CLEANUP", {
+    ...rctx,
+    resetPolicy: true,
+  });
+  assertEquals(held.status, "held-for-reset");
+  const again = transition(held, mail("CLEANUP", "c2"), ctx);
+  assertEquals([again.status, again.pending, again.notices?.[0].outcome], [
+    "held-for-reset",
+    undefined,
+    "done",
+  ]);
+  assertEquals(
+    alreadyDone(held, mail("CLEANUP", "c2")),
+    "CLEANUP on seat jup1/41: already done (the seat is cleaned up and waits for its RESET); the final callback is sent again",
+  );
+  // An operator's CLEANUP (source cli) changes nothing and owes the front end nothing.
+  assertEquals(transition(freeSeat("jup1", 42), o("CLEANUP"), ctx).notices, undefined);
+  // A CLEANUP of a seat in use still cleans it.
+  const inUse = transition(freeSeat("jup1", 43), o("CREATE", { customer: "c3" }), ctx);
+  assertEquals(transition(inUse, mail("CLEANUP", "c3"), ctx).status, "cleaning");
 });

@@ -9,7 +9,7 @@ import { validator } from "../config/schema.ts";
 import { WodError } from "../common/errors.ts";
 import { ORDER_ID_RE } from "../orders/check.ts";
 import { assertOrderType, OrderInvalidError } from "../orders/validate.ts";
-import { freeSeat, transition, TransitionError } from "./machine.ts";
+import { alreadyDone, freeSeat, transition, TransitionError, withNotice } from "./machine.ts";
 import { orderPath, ORDERS_DIR, parseSeat, seatPath, type SeatRecord, sortSeats, STATE_DIR } from "./read.ts";
 import { seal } from "./seal.ts";
 import type { Changes, TreeStore, TreeView } from "../git/tree.ts";
@@ -157,6 +157,7 @@ export class LedgerStore implements StateStore {
         }
         seen.add(o.id);
         const reasons: string[] = [];
+        const done: string[] = [];
         const rejectedSeats: number[] = [];
         for (let n = o.seats[0]; n <= o.seats[1]; n++) {
           const key = `${o.backend}/${n}`;
@@ -167,7 +168,9 @@ export class LedgerStore implements StateStore {
             seat = text === undefined ? freeSeat(o.backend, n) : parseSeat(text, p, o.backend, n);
           }
           try {
+            const nothingToDo = alreadyDone(seat, o);
             seat = transition(seat, o, { now, emailSealed: sealed.get(o.id) });
+            if (nothingToDo) done.push(nothingToDo);
             check("seat", seat, `seat ${key}`);
             seats.set(key, seat);
             changes.set(seatPath(this.env, o.backend, n, this.prefix), stableJson(seat));
@@ -175,6 +178,12 @@ export class LedgerStore implements StateStore {
             if (!(err instanceof TransitionError)) throw err;
             reasons.push(err.message);
             rejectedSeats.push(n);
+            // The front end hears that its order cannot be carried out (apply sends the notice).
+            const noted = withNotice(seat, o, "refused", now);
+            if (noted !== seat) {
+              seats.set(key, noted);
+              changes.set(seatPath(this.env, o.backend, n, this.prefix), stableJson(noted));
+            }
           }
         }
         const total = o.seats[1] - o.seats[0] + 1;
@@ -201,7 +210,9 @@ export class LedgerStore implements StateStore {
           rec.reason = rec.reason.slice(0, 2000);
           rec.rejected_seats = rejectedSeats;
           result.rejected.push({ id: o.id, reason: reasons.join("; ") });
-        } else if (o.reason) rec.reason = o.reason.slice(0, 2000);
+        } else if (o.reason || done.length) {
+          rec.reason = [o.reason, ...done].filter(Boolean).join("; ").slice(0, 2000);
+        }
         changes.set(opath, stableJson(rec));
         result.recorded.push(o.id);
       }
@@ -215,7 +226,7 @@ export class LedgerStore implements StateStore {
    * `outcome: "rejected"` with the reason, no seat changes. Only for an id that is safe as a file name;
    * fields that are not strings are left out. No-op when the order is already in the ledger.
    */
-  async recordRefusal(order: Order, reason: string): Promise<void> {
+  async recordRefusal(order: Order, reason: string, opts: { beforeAccept?: boolean } = {}): Promise<void> {
     const id = (order as { id?: unknown }).id;
     if (typeof id !== "string" || !ORDER_ID_RE.test(id)) {
       throw new WodError(
@@ -227,9 +238,21 @@ export class LedgerStore implements StateStore {
         order.seats.every((n) => Number.isSafeInteger(n) && n >= 0)
       ? order.seats
       : [0, 0] as [number, number];
-    await this.tree.transact(`order refused at drain time (${id})`, async (view) => {
+    const stage = opts.beforeAccept ? "before acceptance" : "at drain time";
+    await this.tree.transact(`order refused ${stage} (${id})`, async (view) => {
       const opath = orderPath(this.env, id, this.prefix);
       if ((await view.read(opath)) !== undefined) return undefined;
+      const changes: Changes = new Map();
+      if (opts.beforeAccept && order.seats[0] === order.seats[1] && typeof order.backend === "string") {
+        // The seat's state refused it: the front end hears of it through the seat's notice (apply).
+        const p = seatPath(this.env, order.backend, order.seats[0], this.prefix);
+        const text = await view.read(p);
+        if (text !== undefined) {
+          const seat = parseSeat(text, p, order.backend, order.seats[0]);
+          const noted = withNotice(seat, order, "refused", new Date().toISOString());
+          if (noted !== seat) changes.set(p, stableJson(noted));
+        }
+      }
       const rec = {
         id,
         action: str(order.action),
@@ -239,11 +262,15 @@ export class LedgerStore implements StateStore {
         source: str(order.source),
         received: str(order.received),
         recorded: new Date().toISOString(),
+        ...(typeof order.customer === "string" ? { customer: order.customer.slice(0, 200) } : {}),
         outcome: "rejected",
-        reason: `Refused by the store at drain time (kept in the listener's dead-letter file): ${reason}`
+        reason: (opts.beforeAccept
+          ? `Refused before acceptance (the sender got 550): ${reason}`
+          : `Refused by the store at drain time (kept in the listener's dead-letter file): ${reason}`)
           .slice(0, 2000),
       };
-      return new Map([[opath, stableJson(rec)]]);
+      changes.set(opath, stableJson(rec));
+      return changes;
     });
   }
 

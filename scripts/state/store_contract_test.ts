@@ -103,8 +103,19 @@ for (const make of [gitHarness, githubHarness]) {
       assertEquals((await s.readOrder("b2"))?.outcome, "rejected");
       const seat = (await s.readSeats()).find((x) => x.seat === 42)!;
       assertEquals([seat.customer, seat.orders], ["alice", ["b1"]]);
+      // A CLEANUP of a free seat is done already (issue 17 item 6): accepted, with the reason in the ledger.
       const r3 = await s.recordOrders([order("b3", "CLEANUP", 43)]);
-      assertMatch(r3.rejected[0].reason, /CLEANUP on seat jup1\/43 refused: the seat is free/);
+      assertEquals(r3.rejected, []);
+      const b3 = await s.readOrder("b3");
+      assertEquals(b3?.outcome, "accepted");
+      assertMatch(b3?.reason ?? "", /already done \(the seat is free\); the final callback is sent again/);
+      // A front end's refused order leaves a notice on the seat (apply tells the front end).
+      await s.recordOrders([order("b4", "CREATE", 42, { customer: "carol", source: "mail" })]);
+      const held = (await s.readSeats()).find((x) => x.seat === 42)!;
+      assertEquals([held.customer, held.notices?.map((n) => [n.order, n.outcome, n.customer])], [
+        "alice",
+        [["b4", "refused", "carol"]],
+      ]);
     } finally {
       await s.close();
       await h.done();

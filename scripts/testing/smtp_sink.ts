@@ -39,10 +39,11 @@ export class SmtpSink {
     });
   }
 
-  async start(): Promise<this> {
+  /** Listens on 127.0.0.1:`port` (default: any free port). */
+  async start(port = 0): Promise<this> {
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
-      this.server.listen(0, "127.0.0.1", () => resolve());
+      this.server.listen(port, "127.0.0.1", () => resolve());
     });
     // deno-lint-ignore no-explicit-any
     this.port = (this.server as any).server.address().port;
@@ -94,7 +95,7 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 }
 
 /** Starts a sink writing into `dir` (created if needed). */
-export async function startSmtpSink(dir: string): Promise<SmtpSink> {
+export async function startSmtpSink(dir: string, port = 0): Promise<SmtpSink> {
   await Deno.mkdir(dir, { recursive: true });
-  return await new SmtpSink(dir).start();
+  return await new SmtpSink(dir).start(port);
 }

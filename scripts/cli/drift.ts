@@ -12,6 +12,7 @@ import { loadConfig } from "../config/load.ts";
 import type { Order } from "../config/types.gen.ts";
 import { type BackendConnection, backendConnection } from "../backend/seats.ts";
 import { openStore } from "../state/store.ts";
+import { formatStale, staleBackends } from "../backend/install_targets.ts";
 import type { SeatRecord } from "../state/store.ts";
 
 export const help = `
@@ -26,6 +27,9 @@ $WOD_HUB_TOKEN_FILE). Exit 0 when all agree, 2 on drift. --format markdown is fo
 others need an operator and are listed as such). Seats apply has parked (their action failed
 timing.max_attempts times in a row, apply no longer retries them) are listed as parked-seat with the
 reason: fix the cause, then record an order for the seat (e.g. wod order purge), which unparks it.
+A backend whose install record (/etc/wod/install.json) differs from what this repository would
+install now (roles, install.yml, seat script or the environment's values changed) is listed as
+stale-install with the fix (wod install --env ENV); --repair does not install.
 `;
 
 export type DriftKind =
@@ -345,7 +349,16 @@ export async function run(args: string[]): Promise<number> {
       drift.push(...compare(b.name, facts, running, seats));
       checked.push(b.name);
     }
-    console.log(formatDrift(envName, drift, format, checked));
+    const stale = formatStale(envName, await staleBackends(cfg, envName));
+    const report = formatDrift(envName, drift, format, checked);
+    if (!stale.length) console.log(report);
+    else if (format === "text") console.log((drift.length ? report + "\n" : "") + stale.join("\n"));
+    else {
+      console.log(
+        (drift.length ? report + "\n" : "") +
+          ["#### Stale installs", "", ...stale.map((l) => `- ${l.replace(/\|/g, "\\|")}`), ""].join("\n"),
+      );
+    }
     if (values.repair && drift.length) {
       const received = new Date().toISOString();
       const hour = received.slice(0, 13).replace(/[-T:]/g, "");
@@ -380,7 +393,7 @@ export async function run(args: string[]): Promise<number> {
         );
       }
     }
-    return drift.length ? 2 : 0;
+    return drift.length || stale.length ? 2 : 0;
   } finally {
     await store.close();
   }

@@ -34,6 +34,7 @@ import { mailer, renderTemplate } from "../notify/email.ts";
 import { maskForActions } from "../workflows/mask.ts";
 import { connectionFor, runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
 import { HubClient } from "../backend/hub.ts";
+import { requireCurrentInstall } from "../backend/install_targets.ts";
 
 export type RunSeatTasks = typeof runSeatTasks;
 
@@ -192,6 +193,16 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
     }
     if (opts.dryRun) return { plan, outcomes: [], committed: false };
 
+    // Never a seat action with a seat script or roles older than this repository's (install first).
+    if (!opts.runSeatTasks) {
+      await requireCurrentInstall({
+        root: opts.root,
+        config: cfg,
+        env: opts.env,
+        backends: plan.map((p) => p.backend),
+        log,
+      });
+    }
     const run = opts.runSeatTasks ?? runSeatTasks;
     let front: FrontendClient | undefined;
     let frontErr: string | undefined;

@@ -6,7 +6,9 @@ import { WodError } from "../common/errors.ts";
 import { ANSIBLE_DIR, failureReason, runPlaybook } from "./ansible.ts";
 import { formatStep, StepTracker } from "./install.ts";
 import { join } from "node:path";
-import { redactText } from "../common/exec.ts";
+import { exec, redactText } from "../common/exec.ts";
+
+const CODE_ROOT = new URL("../../", import.meta.url).pathname;
 
 export interface ControlOptions {
   config: Config;
@@ -24,6 +26,35 @@ export interface ControlOptions {
   /** SSH key and known_hosts (default: $WOD_SSH_KEY_FILE / agent, $WOD_KNOWN_HOSTS_FILE / ~/.ssh). */
   keyFile?: string;
   knownHostsFile?: string;
+  /** Git URL the host clones; default: an archive of this checkout's HEAD (`git archive`) is unpacked. */
+  repoUrl?: string;
+  /** Environment lookup for the secrets (default Deno.env.get). */
+  getenv?: (name: string) => string | undefined;
+}
+
+/** Variables of the secrets the services need, by name: the ones the environment names, and the
+ * store's and sealing's own. Only those set on the controller are passed (to root-only files). */
+export function controlSecrets(
+  config: Config,
+  env: string,
+  getenv: (name: string) => string | undefined = (k) => Deno.env.get(k),
+): Record<string, string> {
+  const e = config.environments.get(env)?.value;
+  const names = [
+    e?.orders?.hmac_secret_env,
+    e?.orders?.auth_password_env,
+    e?.frontend?.username_env,
+    e?.frontend?.password_env,
+    e?.portal?.database_url_env,
+    "GITHUB_TOKEN",
+    "WOD_AGE_IDENTITY",
+  ].filter((x): x is string => !!x);
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const v = getenv(n);
+    if (v) out[n] = v;
+  }
+  return out;
 }
 
 /** The variables control.yml gets from the environment file. */
@@ -54,13 +85,26 @@ export async function installControl(
     logHandle = await Deno.open(logFile, { create: true, write: true, truncate: true, mode: 0o600 });
   }
   const enc = new TextEncoder();
-  const write = (l: string) => logHandle?.writeSync(enc.encode(redactText(l) + "\n"));
+  let redactList: string[] = [];
+  const write = (l: string) => logHandle?.writeSync(enc.encode(redactText(l, redactList) + "\n"));
   const steps = new StepTracker((s) => {
     const line = formatStep(name, s, !!opts.check);
     write(`# ${line}`);
     log(line);
   });
+  const secrets = controlSecrets(opts.config, opts.env, opts.getenv);
+  const redact = Object.values(secrets);
+  redactList = redact;
+  const tmp = await Deno.makeTempDir({ prefix: "wod-control-" });
   try {
+    const repo: Record<string, unknown> = {};
+    if (opts.repoUrl) repo.wod_control_repo_url = opts.repoUrl;
+    else if (!opts.vars?.wod_control_repo_url && !opts.vars?.wod_control_repo_archive) {
+      // This checkout's committed HEAD (what the operator reviewed), never uncommitted files.
+      const archive = join(tmp, "wod.tar.gz");
+      await exec("git", ["-C", CODE_ROOT, "archive", "--format=tar.gz", "-o", archive, "HEAD"]);
+      repo.wod_control_repo_archive = archive;
+    }
     const run = await runPlaybook({
       playbook: "control.yml",
       ansibleDir: opts.ansibleDir ?? ANSIBLE_DIR,
@@ -72,7 +116,14 @@ export async function installControl(
         keyFile: opts.keyFile ?? Deno.env.get("WOD_SSH_KEY_FILE"),
         knownHostsFile: opts.knownHostsFile ?? Deno.env.get("WOD_KNOWN_HOSTS_FILE"),
       }],
-      extraVars: { ...controlVars(opts.config, opts.env), ...opts.vars },
+      extraVars: {
+        ...controlVars(opts.config, opts.env),
+        ...repo,
+        wod_control_secrets: secrets,
+        wod_listener_extra_env: secrets,
+        ...opts.vars,
+      },
+      redact,
       check: opts.check,
       diff: opts.check,
       onLine: (l) => {
@@ -90,5 +141,6 @@ export async function installControl(
     return { ok: run.ok, changed, error, logFile };
   } finally {
     logHandle?.close();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 }

@@ -14,7 +14,8 @@ import { WodError } from "../common/errors.ts";
 
 export const help = `
 Usage: deno task wod install --env ENV [--backend NAME]... [--check] [--private DIR]
-       deno task wod install --env ENV --control HOST [--control-user USER] [--check] [--private DIR]
+       deno task wod install --env ENV --control HOST[:PORT] [--control-user USER] [--repo-url URL]
+                             [--check] [--private DIR]
 
 Bring every backend of ENV (or only the --backend ones) from a bare Debian 12 / Ubuntu 22.04+ host to
 ready with ansible/install.yml, in parallel across backends (output prefixed by backend), idempotent:
@@ -34,7 +35,12 @@ servers and kernels (the hub restarts without stopping them).
   --control HOST   install the control host instead (ansible/control.yml): the order listener and
                    the reconciler of ENV as systemd services under a dedicated user (SSH as
                    --control-user, default root, with sudo; host key from ~/.ssh/known_hosts or
-                   $WOD_KNOWN_HOSTS_FILE, key from the agent or $WOD_SSH_KEY_FILE)
+                   $WOD_KNOWN_HOSTS_FILE, key from the agent or $WOD_SSH_KEY_FILE). The host gets
+                   this checkout's committed HEAD (git archive) in /opt/wod, or clones --repo-url;
+                   the secrets the environment names (orders.hmac_secret_env, auth_password_env,
+                   frontend.username_env/password_env, portal.database_url_env) and GITHUB_TOKEN,
+                   WOD_AGE_IDENTITY, when set here, go to root-only (0600) environment files there.
+                   Deno must be at /usr/local/bin/deno on the host. See docs/operators.md.
 
 Exit 0 when done (or nothing to do), 1 when a backend failed, 2 when --check found changes.
 `;
@@ -46,6 +52,7 @@ export async function run(args: string[]): Promise<number> {
     check: { type: "boolean" },
     control: { type: "string" },
     "control-user": { type: "string" },
+    "repo-url": { type: "string" },
     private: { type: "string" },
   });
   const envName = requireOption("install", values.env, "env");
@@ -59,6 +66,7 @@ export async function run(args: string[]): Promise<number> {
       env: envName,
       host: values.control,
       user: values["control-user"],
+      repoUrl: values["repo-url"],
       check: values.check,
       logDir: installLogDir(root, envName),
       log,

@@ -3,6 +3,9 @@
 # One JSON object per line on stdout, written as each result arrives, so a long run can be followed:
 #   {"event": "task", "task": NAME, "host": HOST, "status": "ok|failed|skipped|unreachable", "result": {...}}
 #   {"event": "stats", "stats": {HOST: {"ok": N, "changed": N, "failures": N, ...}}}
+#   {"event": "task_start", "task": NAME, "path": FILE:LINE, "action": MODULE, "handler": BOOL}
+# Task results carry the task's "path" and "action" too (the step log of `wod install` groups tasks
+# by file and times them from their task_start).
 # It ships with the repository so the toolkit needs nothing beyond ansible-core. Results of tasks marked
 # no_log arrive here already censored by Ansible (TaskResult.clean_copy).
 from __future__ import annotations
@@ -36,8 +39,25 @@ class CallbackModule(CallbackBase):
             "task": result._task.get_name(),
             "host": result._host.get_name(),
             "status": status,
+            "path": result._task.get_path(),
+            "action": result._task.action,
             "result": clean,
         })
+
+    def _start(self, task, handler):
+        self._emit({
+            "event": "task_start",
+            "task": task.get_name(),
+            "path": task.get_path(),
+            "action": task.action,
+            "handler": handler,
+        })
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._start(task, False)
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._start(task, True)
 
     def v2_runner_on_ok(self, result):
         self._result(result, "ok")

@@ -65,6 +65,14 @@ export interface PlaybookOptions {
   timeoutSeconds?: number;
   /** Kill ansible-playbook after this many milliseconds (the run then reports no result). */
   timeoutMs?: number;
+  /** The ansible/ folder to run from (playbook, ansible.cfg, roles); default: this repository's. */
+  ansibleDir?: string;
+  /** Run in check mode (--check): report what would change, change nothing. */
+  check?: boolean;
+  /** Show differences (--diff): results of file tasks carry a before/after diff. */
+  diff?: boolean;
+  /** Every stdout line (our callback's JSON events) as it arrives. */
+  onLine?: (line: string) => void;
 }
 
 /**
@@ -151,16 +159,24 @@ export async function runPlaybook(opts: PlaybookOptions): Promise<PlaybookRun> {
   try {
     const inv = join(dir, "inventory.json");
     await Deno.writeTextFile(inv, JSON.stringify(inventory(opts.hosts)), { mode: 0o600 });
-    const args = ["-i", inv, join(ANSIBLE_DIR, opts.playbook)];
+    const base = opts.ansibleDir ?? ANSIBLE_DIR;
+    const args = ["-i", inv, join(base, opts.playbook)];
+    if (opts.check) args.push("--check");
+    if (opts.diff) args.push("--diff");
     if (opts.extraVars) {
       const ev = join(dir, "extra-vars.json");
       await Deno.writeTextFile(ev, JSON.stringify(opts.extraVars), { mode: 0o600 });
       args.push("--extra-vars", `@${ev}`);
     }
     const out = await exec("ansible-playbook", args, {
-      cwd: ANSIBLE_DIR,
-      env: playbookEnv(opts.hosts, join(dir, "tmp"), opts.env),
+      cwd: base,
+      env: playbookEnv(opts.hosts, join(dir, "tmp"), {
+        ...(opts.ansibleDir ? { ANSIBLE_CONFIG: join(base, "ansible.cfg") } : {}),
+        ...opts.env,
+      }),
+      ...(opts.onLine ? { onLine: (l: string, s: string) => s === "stdout" && opts.onLine!(l) } : {}),
       allowFailure: true,
+      redact: opts.redact,
       timeoutMs: opts.timeoutMs ?? (opts.timeoutSeconds ? opts.timeoutSeconds * 1000 : undefined),
     });
     const stdout = out.stdout;

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { WodError } from "../common/errors.ts";
 import { exec, spawn } from "../common/exec.ts";
 import { freePort } from "../common/net.ts";
-import { failureReason, runPlaybook } from "./ansible.ts";
+import { installBackend, sandboxBackendValues } from "./install.ts";
 
 export const SANDBOX_DIR = Deno.env.get("WOD_SANDBOX_DIR") ?? "/var/lib/wod/sandbox";
 export const IMAGE_CACHE = Deno.env.get("WOD_SANDBOX_CACHE") ?? "/var/cache/wod/sandbox";
@@ -329,26 +329,36 @@ function sandboxVars(s: SandboxState): Record<string, unknown> {
   return vars;
 }
 
-/** Run the project's install playbook against the sandbox. */
+/** The platform variables of the sandbox host's install (ports, no systemd), for `wod install`. */
+export async function sandboxInstallVars(): Promise<Record<string, unknown>> {
+  const s = await readState();
+  if (!s || !alive(s)) throw new WodError("The sandbox is not running: run `deno task wod sandbox up`");
+  return sandboxVars(s);
+}
+
+/** Run the project's install (`wod install`'s function, with the `local` environment's values). */
 export async function installSandbox(log: Log = () => {}): Promise<{ changed: number; seconds: number }> {
   const s = await readState();
   if (!s || !alive(s)) throw new WodError("The sandbox is not running: run `deno task wod sandbox up`");
-  const run = await runPlaybook({
-    playbook: "install.yml",
-    hosts: [{
-      name: "jup1",
-      host: "127.0.0.1",
-      port: s.ssh_port,
-      user: "root",
-      keyFile: s.ssh_key,
-      knownHostsFile: s.known_hosts,
-    }],
-    extraVars: sandboxVars(s),
+  const local = await sandboxBackendValues();
+  const run = await installBackend({
+    target: {
+      name: local.name,
+      host: {
+        name: local.name,
+        host: "127.0.0.1",
+        port: s.ssh_port,
+        user: "root",
+        keyFile: s.ssh_key,
+        knownHostsFile: s.known_hosts,
+      },
+      vars: { ...local.vars, ...sandboxVars(s) },
+    },
+    logDir: join(SANDBOX_DIR, "install-logs"),
     log,
   });
-  if (!run.ok) throw new WodError(`The install playbook failed on the sandbox: ${failureReason(run)}`);
-  for (const t of run.tasks) if (t.changed) log(`install.yml ${t.host}: changed: ${t.task}`);
-  return { changed: Object.values(run.stats).reduce((n, x) => n + x.changed, 0), seconds: run.seconds };
+  if (!run.ok) throw new WodError(`The install playbook failed on the sandbox: ${run.error}`);
+  return { changed: run.changed, seconds: run.seconds };
 }
 
 async function upLocked(log: Log): Promise<SandboxInfo> {

@@ -10,6 +10,7 @@ import type { Order } from "../config/types.gen.ts";
 import { backendConnection } from "../backend/seats.ts";
 import { type BackendFacts, probeBackend, runningServers } from "../backend/probe.ts";
 import { openStore } from "../state/store.ts";
+import { formatStale, staleBackends } from "../backend/install_targets.ts";
 import type { SeatRecord } from "../state/store.ts";
 import { formatFrontendDrift, frontendDrift } from "../notify/apidb.ts";
 
@@ -28,6 +29,9 @@ reason: fix the cause, then record an order for the seat (e.g. wod order purge),
 With a front end (frontend.api_url), its workshops (GET /workshops, the credentials named by
 frontend.username_env / password_env) are compared with ENV too, one "frontend:" line per
 difference (wod frontend export writes the rows from our files).
+A backend whose install record (/etc/wod/install.json) differs from what this repository would
+install now (roles, install.yml, seat script or the environment's values changed) is listed as
+stale-install with the fix (wod install --env ENV); --repair does not install.
 `;
 
 export type DriftKind =
@@ -174,7 +178,16 @@ export async function run(args: string[]): Promise<number> {
       drift.push(...compare(b.name, facts, running, seats));
       checked.push(b.name);
     }
-    console.log(formatDrift(envName, drift, format, checked));
+    const stale = formatStale(envName, await staleBackends(cfg, envName));
+    const report = formatDrift(envName, drift, format, checked);
+    if (!stale.length) console.log(report);
+    else if (format === "text") console.log((drift.length ? report + "\n" : "") + stale.join("\n"));
+    else {
+      console.log(
+        (drift.length ? report + "\n" : "") +
+          ["#### Stale installs", "", ...stale.map((l) => `- ${l.replace(/\|/g, "\\|")}`), ""].join("\n"),
+      );
+    }
     // The front end's workshop rows (GET /api/workshops) against our files, when there is a front end.
     const front = await frontendDrift(cfg, envName);
     if (front) console.log(formatFrontendDrift(envName, front, format));
@@ -212,7 +225,7 @@ export async function run(args: string[]): Promise<number> {
         );
       }
     }
-    return drift.length || front?.differences.length ? 2 : 0;
+    return drift.length || stale.length || front?.differences.length ? 2 : 0;
   } finally {
     await store.close();
   }

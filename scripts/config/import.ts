@@ -12,7 +12,7 @@ import { isMap, isSeq, parseDocument, stringify, type YAMLMap } from "yaml";
 import type { Environment, EnvironmentBackend, Workshop } from "./types.gen.ts";
 import { type Diagnostic, parseYaml, type PathSeg, type YamlFile } from "./yaml.ts";
 import { schemaDiagnostics } from "./schema.ts";
-import { notebookJson, rangesOf } from "./lint.ts";
+import { notebookJson, rangesOf, unsupportedFlags } from "./lint.ts";
 import { type Config, findBackend, requireEnvironment } from "./load.ts";
 import { WodError } from "../common/errors.ts";
 import { DEFAULT_ENTRY } from "./lint.ts";
@@ -262,6 +262,7 @@ function checkMetadata(
     }
     if (KEY_MAP[k]) value[KEY_MAP[k]] = v;
   }
+  for (const f of unsupportedFlags(src)) error([f.key], f.message, true);
   if (!("range" in src)) error([], `Missing "range" ([first, last] seats) in wod.yml`);
   else {
     const r = src.range;

@@ -312,8 +312,39 @@ async function lintWorkshop(
   }
 }
 
+/**
+ * Flags of the original wod.yml that wod keeps (the front end's workshop rows carry them) but does not
+ * implement: `true` is refused with the reason, `false` (the feature is not wanted) is what wod does.
+ * Nothing is accepted and then silently ignored.
+ */
+export const UNSUPPORTED_FLAGS: Record<string, string> = {
+  ldap:
+    "the original created the seat's account in an LDAP directory as well; wod's seats are local accounts of the backend only",
+  varpass:
+    "the original gave the seat a second, per-workshop password for outside systems (appliances); wod generates only the seat's own password",
+  compile:
+    "the original compiled a per-seat program when the seat was created; wod has no compile step (a hooks/create script can do it)",
+  monoappliance:
+    "the original started one appliance host per seat and passed its address to the notebooks (IP-WKSHP-* variables); wod has no appliance hosts",
+  multiappliance:
+    "the original started several appliance hosts per seat and passed their addresses to the notebooks (IP-WKSHP-* variables); wod has no appliance hosts",
+};
+
+/** The unsupported flags set to true in a workshop (or an original wod.yml), with their reasons. */
+export function unsupportedFlags(value: Record<string, unknown>): { key: string; message: string }[] {
+  return Object.entries(UNSUPPORTED_FLAGS).filter(([k]) => value[k] === true).map(([key, why]) => ({
+    key,
+    message: `"${key}: true" is not supported: ${why}. Remove it or set it to false`,
+  }));
+}
+
 export async function lintConfig(cfg: Config): Promise<Diagnostic[]> {
   const out: Diagnostic[] = [];
+  for (const w of cfg.workshops.values()) {
+    for (const f of unsupportedFlags(w.value as Record<string, unknown>)) {
+      out.push(err({ file: w.file, ...w.yaml.keyPos([f.key]) }, f.message));
+    }
+  }
   // Ids that differ only by case collide in order bodies and on case-insensitive file systems.
   const lower = new Map<string, WorkshopEntry>();
   for (const w of cfg.workshops.values()) {

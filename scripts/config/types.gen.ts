@@ -6,6 +6,13 @@ export type Environment = {
   description?: string;
   /** Backend admin account (the original's default is wodadmin). */
   admin_user?: string;
+  /** Public SSH keys of the admin account on every backend (its whole authorized_keys; `wod install`). */
+  admin_ssh_keys?: Array<string>;
+  /** How backends are installed and upgraded (`wod install`). */
+  install?: {
+    /** apply installs a backend first when its install is stale (roles, seat script or values changed since `wod install`), instead of refusing. */
+    auto?: boolean;
+  };
   backends: Array<EnvironmentBackend>;
   orders?: EnvironmentOrders;
   mail?: EnvironmentMail;

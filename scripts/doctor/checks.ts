@@ -270,6 +270,7 @@ export const ANSIBLE_PLUGINS: PluginSource[] = [
     "ansible.builtin.meta",
     "ansible.builtin.pip",
     "ansible.builtin.set_fact",
+    "ansible.builtin.slurp",
     "ansible.builtin.stat",
     "ansible.builtin.systemd",
     "ansible.builtin.template",

@@ -22,6 +22,7 @@ import { redactText } from "../common/exec.ts";
 import { openStore, seatKey, type StateStore } from "../state/store.ts";
 import { DEFAULT_MAX_ATTEMPTS } from "../state/machine.ts";
 import { deliverNotices } from "../notify/notices.ts";
+import { requireCurrentInstall } from "../backend/install_targets.ts";
 import { acquireLease, type Lease, type LeaseOptions } from "../state/lease.ts";
 import { runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
 import type { HubClient } from "../backend/hub.ts";
@@ -263,6 +264,11 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
     if (!opts.dryRun) opts.onPlan?.(seats);
     for (const p of plan) log(`${p.backend}: ${p.tasks.map((t) => `${t.action} ${t.seat}`).join(", ")}`);
     if (opts.dryRun) return { plan, outcomes: [], committed: false };
+    // Never a seat action with a seat script or roles older than this repository's (install first).
+    if (plan.length > 0 && !opts.runSeatTasks) {
+      const backends = plan.map((p) => p.backend);
+      await requireCurrentInstall({ root: opts.root, config: cfg, env: opts.env, backends, log });
+    }
     const delivery = await Delivery.open({ cfg, env, identities: opts.identities, getenv: opts.getenv, log });
     try {
       const retried = due.length > 0

@@ -79,14 +79,6 @@ export const EXCEPTIONS: { from: string; to: string; why: string }[] = [
   },
   // Expiry sends reminders (notify) and turns expired seats into orders: reconcile's scheduled half.
   { from: "state/expire.ts", to: "notify", why: "expire sends reminders: moves to reconcile/" },
-  // The sandbox is development tooling: production code asks it for a backend's connection until it becomes
-  // a connection provider behind the backend interface (issue 15). The portal (being added now) asks it
-  // for the hub URL of a sandbox backend.
-  {
-    from: "portal/server.ts",
-    to: "backend/sandbox.ts",
-    why: "hub URL of a sandbox backend: via a connection provider",
-  },
 ];
 
 /** Test files and test helpers: not production code. */

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { WodError } from "../common/errors.ts";
 import { exec, redactText } from "../common/exec.ts";
 import { findBackend, loadConfig, type WorkshopEntry } from "../config/load.ts";
-import type { EnvironmentBackend, Order } from "../config/types.gen.ts";
+import type { Order } from "../config/types.gen.ts";
 import {
   BRANDING_VARS,
   contentFiles,
@@ -16,7 +16,7 @@ import {
   type RenderSpec,
 } from "../config/template.ts";
 import { failureReason, runPlaybook } from "./ansible.ts";
-import { sandboxStatus } from "./sandbox.ts";
+import { type BackendConnection, connectionFor } from "../config/connection.ts";
 
 /** The order actions (schemas/order.schema.json), one source of truth. */
 export type SeatAction = Order["action"];
@@ -57,61 +57,19 @@ export interface SeatResult {
   hostFailure?: boolean;
 }
 
-export interface BackendConnection {
-  host: string;
-  port: number;
-  user: string;
-  keyFile?: string;
-  knownHostsFile?: string;
-  hubUrl: string;
-  hubTokenFile?: string;
-  fqdn: string;
-}
+export { type BackendConnection, connectionFor } from "../config/connection.ts";
 
-/** Connection details of any backend; sandbox backends resolve through `wod sandbox status`. */
+/** Connection details of any backend (the connection provider, scripts/config/connection.ts). */
 export async function backendConnection(
   root: string,
   envName: string,
   backendName: string,
   privateDir?: string,
-) {
+): Promise<BackendConnection> {
   const cfg = await loadConfig(root, { privateDir });
   const env = cfg.environments.get(envName);
   if (!env) throw new WodError(`Unknown environment "${envName}" in ${root}/environments`);
-  return await connectionFor(findBackend(env, backendName), envName);
-}
-
-/** Connection details of one backend entry (sandbox: from `wod sandbox status`). */
-export async function connectionFor(b: EnvironmentBackend, envName: string): Promise<BackendConnection> {
-  if (b.sandbox) {
-    const s = await sandboxStatus();
-    if (!s) {
-      throw new WodError(
-        `Backend "${b.name}" of environment "${envName}" is the sandbox, which is not running: ` +
-          "run `deno task wod sandbox up`",
-      );
-    }
-    return {
-      host: s.host,
-      port: s.ssh_port,
-      user: s.ssh_user,
-      keyFile: s.ssh_key,
-      knownHostsFile: s.known_hosts,
-      hubUrl: s.hub_url,
-      hubTokenFile: s.hub_token_file,
-      fqdn: b.fqdn ?? "localhost",
-    };
-  }
-  const host = b.host ?? b.fqdn;
-  if (!host) throw new WodError(`Backend "${b.name}" of environment "${envName}" has neither host nor fqdn`);
-  const fqdn = b.fqdn ?? host;
-  return {
-    host,
-    port: b.ssh_port ?? 22,
-    user: b.ssh_user ?? "root",
-    hubUrl: b.hub_url ?? `https://${fqdn}`,
-    fqdn,
-  };
+  return connectionFor(findBackend(env, backendName), envName);
 }
 
 // No look-alike characters (0/O/o, 1/l/I/i).
@@ -233,7 +191,7 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
     }
   }
   if (opts.tasks.length === 0) return [];
-  const conn = await connectionFor(backend, opts.env);
+  const conn = connectionFor(backend, opts.env);
   const passwords = opts.tasks.map(() => newPassword());
   const work = await Deno.makeTempDir({ prefix: "wod-seats-" });
   await Deno.chmod(work, 0o700);

@@ -170,7 +170,9 @@ export async function probeBackend(
   content: { seat: number; workshop: string }[],
 ): Promise<BackendFacts> {
   const data = JSON.stringify(JSON.stringify({ info_file: "/etc/wod/backend.json", content }));
-  const out = await sshRun(conn, "python3 -", PROBE.replace("__DATA__", data));
+  // The probe reads every home: as root (a named SSH user becomes root with sudo, as Ansible does).
+  const cmd = conn.user === "root" ? "python3 -" : "sudo -n python3 -";
+  const out = await sshRun(conn, cmd, PROBE.replace("__DATA__", data));
   try {
     return JSON.parse(out) as BackendFacts;
   } catch (err) {
@@ -220,7 +222,8 @@ export function compare(
   seats: SeatRecord[],
 ): Drift[] {
   const out: Drift[] = [];
-  const [first, last] = facts.info.students;
+  // The role may write the pool bounds as strings ("1"): compare numbers.
+  const [first, last] = facts.info.students.map(Number);
   const prefix = facts.info.student_prefix;
   const have = new Set(facts.users.map((u) => u.seat));
   const rec = new Map(seats.filter((s) => s.backend === backend).map((s) => [s.seat, s]));

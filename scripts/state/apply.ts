@@ -33,6 +33,7 @@ import { FrontendClient } from "../notify/frontend.ts";
 import { mailer, renderTemplate } from "../notify/email.ts";
 import { maskForActions } from "../workflows/mask.ts";
 import { connectionFor, runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
+import { hubUrlFor } from "../config/connection.ts";
 import { HubClient } from "../backend/hub.ts";
 
 export type RunSeatTasks = typeof runSeatTasks;
@@ -120,16 +121,8 @@ interface Step {
   reason?: string;
 }
 
-/** Where the participant logs in (for the credentials email). */
-async function hubUrl(b: EnvironmentBackend): Promise<string> {
-  if (b.hub_url) return b.hub_url;
-  if (b.sandbox) {
-    const { sandboxStatus } = await import("../backend/sandbox.ts");
-    const s = await sandboxStatus();
-    if (s) return s.hub_url;
-  }
-  return `http://${b.fqdn ?? b.host ?? "localhost"}:8000`;
-}
+/** Where the participant logs in (for the credentials email): the connection provider's hub URL. */
+const hubUrl = hubUrlFor;
 
 export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
   const log = opts.log ?? ((l: string) => console.log(l));

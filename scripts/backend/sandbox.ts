@@ -783,7 +783,18 @@ async function teardown(): Promise<boolean> {
     for (const h of s.hosts) if (await killAndWait(h.pid, h.pid_start)) stopped = true;
     if (s.proxy) await killAndWait(s.proxy.pid, s.proxy.pid_start);
   } else if (raw && typeof raw.pid === "number" && typeof raw.pid_start === "string") {
-    stopped = await killAndWait(raw.pid, raw.pid_start); // the one-host layout
+    // The one-host layout shared this machine's network: drop the ban table its fail2ban made.
+    const legacyRoot = join(SANDBOX_DIR, "root");
+    if (
+      alive(raw.pid, raw.pid_start) && typeof raw.hub_url === "string" &&
+      existsSync(join(legacyRoot, "usr/sbin/nft"))
+    ) {
+      const table = `wod-sandbox-f2b-${new URL(raw.hub_url).port}`;
+      await exec("chroot", [legacyRoot, "/usr/sbin/nft", "delete", "table", "inet", table], {
+        allowFailure: true,
+      });
+    }
+    stopped = await killAndWait(raw.pid, raw.pid_start);
   }
   // Links and namespaces named after this directory's tag (also those a failed `up` left behind).
   const links = (await exec("ip", ["-o", "link", "show"], { allowFailure: true })).stdout;

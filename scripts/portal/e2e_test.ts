@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../common/assert.ts";
-import { exec } from "../common/exec.ts";
+import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 import { freePort } from "../common/net.ts";
 import { loadConfig } from "../config/load.ts";
 import { startListener } from "../mail/listener.ts";
@@ -132,6 +132,7 @@ portal:
       ], {
         cwd: REPO,
         env: { WOD_ROOT: root, WOD_AGE_IDENTITY_FILE: identityFile, NO_COLOR: "1", ...vars },
+        inherit: DENO_CHILD_INHERIT,
         allowFailure: true,
       });
       for (const s of secrets) {

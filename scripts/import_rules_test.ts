@@ -67,16 +67,7 @@ const TEST_FOLDERS = new Set(["testing", "e2e"]);
  * Today's imports that break a rule, each waiting for a named change. `from` is a file, `to` a folder
  * (or file) under scripts/. The test passes with them and prints the ones no longer needed.
  */
-export const EXCEPTIONS: { from: string; to: string; why: string }[] = [
-  // The sandbox is development tooling: production code asks it for a backend's connection until it becomes
-  // a connection provider behind the backend interface (issue 15). The portal (being added now) asks it
-  // for the hub URL of a sandbox backend.
-  {
-    from: "portal/server.ts",
-    to: "backend/sandbox.ts",
-    why: "hub URL of a sandbox backend: via a connection provider",
-  },
-];
+export const EXCEPTIONS: { from: string; to: string; why: string }[] = [];
 
 /** Test files and test helpers: not production code. */
 export function isTestFile(rel: string): boolean {

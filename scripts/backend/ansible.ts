@@ -17,6 +17,8 @@ export interface AnsibleHost {
   user: string;
   keyFile?: string;
   knownHostsFile?: string;
+  /** Become root with sudo (default: when `user` is not root, as on hosts where root cannot log in). */
+  become?: boolean;
   vars?: Record<string, unknown>;
 }
 
@@ -108,6 +110,8 @@ function inventory(hosts: AnsibleHost[]): Record<string, unknown> {
       ...(x.keyFile ? { ansible_ssh_private_key_file: x.keyFile } : {}),
       ansible_ssh_common_args: ssh.join(" "),
       ansible_python_interpreter: "/usr/bin/python3",
+      // A connection variable: it overrides the plays' `become: false`.
+      ...((x.become ?? x.user !== "root") ? { ansible_become: true, ansible_become_method: "sudo" } : {}),
       ...(x.vars ?? {}),
     };
   }

@@ -26,7 +26,7 @@ export async function installTarget(
   b: EnvironmentBackend,
 ): Promise<InstallTarget> {
   const conn = await connectionFor(b, envName);
-  const vars = { ...environmentInstallVars(env, b), ...(b.sandbox ? await sandboxInstallVars() : {}) };
+  const vars = { ...environmentInstallVars(env, b), ...(b.sandbox ? sandboxInstallVars(b.name) : {}) };
   return {
     name: b.name,
     host: {

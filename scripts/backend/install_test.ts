@@ -10,16 +10,18 @@ import { runPlaybook } from "./ansible.ts";
 import { exec } from "../common/exec.ts";
 
 const isRoot = Deno.uid() === 0;
-// A loopback address of its own: 127.0.0.1 is in the jail's ignore list (everything else uses it).
-const ATTACKER = "127.0.0.3";
-// The address the attacker claims in X-Real-Ip / X-Forwarded-For (a would-be victim).
-const SPOOFED = "127.0.0.9";
+// The sandbox host's link gives this machine two more addresses besides its own (which is in the
+// jail's ignore list, everything else uses it): the attacker, and the address the attacker claims in
+// X-Real-Ip / X-Forwarded-For (a would-be victim).
+let ATTACKER = "";
+let SPOOFED = "";
+let HOST = "";
 
 /** One raw HTTP request from `local` (bound source address); resolves to the status, or 0 when refused. */
 function requestFrom(local: string, port: number, request: string): Promise<number> {
   return new Promise((resolve) => {
     let data = "";
-    const s = net.connect({ host: "127.0.0.1", port, localAddress: local });
+    const s = net.connect({ host: HOST, port, localAddress: local });
     s.setTimeout(15_000, () => {
       s.destroy();
       resolve(0);
@@ -40,7 +42,7 @@ function requestFrom(local: string, port: number, request: string): Promise<numb
 
 function loginRequest(port: number): string {
   const body = "username=student39&password=not-the-password";
-  return `POST /hub/login HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+  return `POST /hub/login HTTP/1.1\r\nHost: ${HOST}:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
     `X-Real-Ip: ${SPOOFED}\r\nX-Forwarded-For: ${SPOOFED}\r\n` +
     `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
 }
@@ -102,6 +104,8 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const info = await ensureSandbox();
+    [ATTACKER, SPOOFED] = info.client_addresses;
+    HOST = info.host;
     const port = Number(new URL(info.hub_url).port);
     const jail = "wod-jupyterhub";
     await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", ATTACKER]);
@@ -125,7 +129,21 @@ Deno.test({
       );
       const hubPort = Number(conf.stdout.match(/hub_port = (\d+)/)?.[1]);
       assert(hubPort > 0, `no hub_port in the hub configuration: ${conf.stdout}`);
-      assertEquals(await requestFrom(ATTACKER, hubPort, loginRequest(hubPort)), 200);
+      // That port listens on the host's loopback only: ask from there.
+      const inside = await sandboxSsh(
+        info,
+        ["sh"],
+        [
+          "python3 - <<'PY'",
+          "import socket",
+          `s = socket.create_connection(("127.0.0.1", ${hubPort}))`,
+          `s.sendall(${JSON.stringify(loginRequest(hubPort))}.encode())`,
+          "print(s.recv(100).split()[1].decode())",
+          "PY",
+          "",
+        ].join("\n"),
+      );
+      assertEquals(inside.stdout.trim(), "200", inside.stderr);
       for (let i = 0; i < max; i++) {
         // A wrong password: JupyterHub 3 answers with the login page again.
         const status = await requestFrom(ATTACKER, port, loginRequest(port));
@@ -145,15 +163,15 @@ Deno.test({
           .stdout;
       assertMatch(logged, new RegExp(`\\(@${ATTACKER.replaceAll(".", "\\.")}\\)`));
       assert(!logged.includes(`@${SPOOFED}`), `a login was logged under the spoofed address:\n${logged}`);
-      const table = await sandboxSsh(info, ["nft", "list", "table", "inet", sandboxNftTable(info)]);
+      const table = await sandboxSsh(info, ["nft", "list", "table", "inet", sandboxNftTable()]);
       assertMatch(table.stdout, new RegExp(ATTACKER.replaceAll(".", "\\.")));
-      // Really banned: the hub port no longer answers that address, and still answers 127.0.0.1.
+      // Really banned: the hub port no longer answers that address, and still answers this machine's.
       assertEquals(
         await requestFrom(ATTACKER, port, "GET /hub/login HTTP/1.0\r\n\r\n"),
         0,
         "banned address served",
       );
-      assertEquals(await requestFrom("127.0.0.1", port, "GET /hub/login HTTP/1.0\r\n\r\n"), 200);
+      assertEquals(await requestFrom(info.controller_address, port, "GET /hub/login HTTP/1.0\r\n\r\n"), 200);
       assertEquals(await requestFrom(SPOOFED, port, "GET /hub/login HTTP/1.0\r\n\r\n"), 200, "victim banned");
     } finally {
       await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", ATTACKER]);
@@ -175,14 +193,14 @@ Deno.test({
       await exec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
       const pub = (await Deno.readTextFile(`${other}.pub`)).trim().split(" ");
       const kh = join(dir, "known_hosts");
-      await Deno.writeTextFile(kh, `[127.0.0.1]:${info.ssh_port} ${pub[0]} ${pub[1]}\n`);
+      await Deno.writeTextFile(kh, `${info.host} ${pub[0]} ${pub[1]}\n`);
       const run = await runPlaybook({
         playbook: "seats.yml",
         hosts: [{
           name: "jup1",
-          host: "127.0.0.1",
+          host: info.host,
           port: info.ssh_port,
-          user: "root",
+          user: info.ssh_user,
           keyFile: info.ssh_key,
           knownHostsFile: kh,
         }],
@@ -212,9 +230,9 @@ Deno.test({
         playbook: "install.yml",
         hosts: [{
           name: "jup1",
-          host: "127.0.0.1",
+          host: info.host,
           port: info.ssh_port,
-          user: "root",
+          user: info.ssh_user,
           keyFile: info.ssh_key,
           knownHostsFile: info.known_hosts,
         }],

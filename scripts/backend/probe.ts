@@ -133,7 +133,9 @@ export async function probeBackend(
   content: { seat: number; workshop: string }[],
 ): Promise<BackendFacts> {
   const data = JSON.stringify(JSON.stringify({ info_file: "/etc/wod/backend.json", content }));
-  const out = await sshRun(conn, "python3 -", PROBE.replace("__DATA__", data));
+  // The probe reads every home: as root (a named SSH user becomes root with sudo, as Ansible does).
+  const cmd = conn.user === "root" ? "python3 -" : "sudo -n python3 -";
+  const out = await sshRun(conn, cmd, PROBE.replace("__DATA__", data));
   try {
     return JSON.parse(out) as BackendFacts;
   } catch (err) {

@@ -1,91 +1,163 @@
-// The sandbox: a disposable Debian backend host on this machine (TESTBED.md). A debootstrap image
-// cached on disk, an overlay per run, own mount/pid/uts/ipc namespaces, sshd on a free loopback port
-// with a host key pinned in a known_hosts file we write; then the project's install playbook.
-// One shared sandbox per machine (state in SANDBOX_DIR), guarded by a file lock so concurrent test
-// processes calling ensureSandbox() get the same host.
+// The sandbox: disposable Debian backend hosts on this machine (TESTBED.md), one per `sandbox: true`
+// backend of environments/local.yaml. A debootstrap image cached on disk, an overlay per host and
+// run, own mount/pid/uts/ipc namespaces and a network namespace of its own joined to this machine
+// by a veth pair (a /29 per host, picked per sandbox directory), sshd on port 22 at the host's address
+// with its host key pinned in a known_hosts file we write. Access like a real host: a named user with
+// passwordless sudo and our key, root login refused; Ansible becomes root with sudo. The hosts have no
+// route out: an allowlisting proxy (registry_proxy.ts) on the controller's side of each link lets apt,
+// pip and npm reach the package registries and nothing else. Then the project's install playbook.
+// State (SANDBOX_DIR/state.json, the format of scripts/config/connection.ts) is guarded by a file lock
+// so concurrent test processes calling ensureSandbox() get the same hosts.
 import { join } from "node:path";
 import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { parse as parseYaml } from "yaml";
 import { WodError } from "../common/errors.ts";
 import { exec, spawn } from "../common/exec.ts";
-import { freePort } from "../common/net.ts";
-import { installBackend, sandboxBackendValues } from "./install.ts";
+import {
+  processStart,
+  readSandboxStateSync,
+  SANDBOX_DIR,
+  SANDBOX_SSH_USER,
+  SANDBOX_STATE_FILE,
+  type SandboxFileState,
+  type SandboxHostState,
+} from "../config/connection.ts";
+import { failureReason, runPlaybook } from "./ansible.ts";
+import { environmentInstallVars, installBackends, type InstallTarget } from "./install.ts";
+import { loadConfig } from "../config/load.ts";
 
-export const SANDBOX_DIR = Deno.env.get("WOD_SANDBOX_DIR") ?? "/var/lib/wod/sandbox";
+export { SANDBOX_DIR };
 export const IMAGE_CACHE = Deno.env.get("WOD_SANDBOX_CACHE") ?? "/var/cache/wod/sandbox";
+/** Download caches shared by every sandbox host and run (bind-mounted into each host). */
+const PIP_CACHE = Deno.env.get("WOD_SANDBOX_PIP_CACHE") ?? "/var/cache/wod/pip";
+const NPM_CACHE = Deno.env.get("WOD_SANDBOX_NPM_CACHE") ?? "/var/cache/wod/npm";
 const SUITE = "bookworm";
 const IMAGE = join(IMAGE_CACHE, SUITE);
 const IMAGE_DONE = join(IMAGE, ".wod-image-complete");
 const APT_CACHE = join(IMAGE_CACHE, "apt-archives");
-const ROOTFS = join(SANDBOX_DIR, "root");
-const UPPER = join(SANDBOX_DIR, "upper");
-const WORK = join(SANDBOX_DIR, "work");
-const STATE_FILE = join(SANDBOX_DIR, "state.json");
+const HOSTS_DIR = join(SANDBOX_DIR, "hosts");
 const LOCK_FILE = join(SANDBOX_DIR, "lock");
-/** nftables table the sandbox's fail2ban bans into: the host network is shared, so the name is
- * unique per sandbox (its hub port) and the table is removed on down. */
-export function sandboxNftTable(info: { hub_url: string }): string {
-  return `wod-sandbox-f2b-${new URL(info.hub_url).port}`;
+const KEY_FILE = join(SANDBOX_DIR, "id_ed25519");
+const KNOWN_HOSTS = join(SANDBOX_DIR, "known_hosts");
+const PROXY_LOG = join(SANDBOX_DIR, "registry-proxy.log");
+const LOCAL_ENV = new URL("../../environments/local.yaml", import.meta.url).pathname;
+const CODE_ROOT = new URL("../../", import.meta.url).pathname;
+/** Port of the registry proxy on the controller's side of each link. */
+export const PROXY_PORT = 3128;
+/** The hub's public port on each sandbox host (the role's default). */
+export const SANDBOX_HUB_PORT = 8000;
+/**
+ * Download caches bind-mounted into each host (pip's and npm's caches take concurrent writers). Apt's
+ * archive directory is not shared that way: apt locks it without waiting, so two hosts installing at
+ * once would fail. Each host gets hard links to the cached packages instead (seedAptArchives), and
+ * what it downloaded goes back into the cache after the install (harvestAptArchives).
+ */
+const MOUNTS: [string, string][] = [
+  [PIP_CACHE, "var/cache/wod-pip"],
+  [NPM_CACHE, "var/cache/wod-npm"],
+];
+/** nftables table the sandbox's fail2ban bans into (inside each host's own network namespace). */
+export function sandboxNftTable(): string {
+  return "wod-sandbox-f2b";
 }
 
+/** One sandbox host as callers see it (the first one is what ensureSandbox() returns). */
 export interface SandboxInfo {
-  host: "127.0.0.1";
+  /** Backend name in environments/local.yaml. */
+  name: string;
+  host: string;
   ssh_port: number;
-  ssh_user: "root";
+  ssh_user: string;
   ssh_key: string;
   known_hosts: string;
   hub_url: string;
   hub_token_file: string;
   pid: number;
-}
-
-interface SandboxState extends SandboxInfo {
-  pid_start: string;
-  hub_port: number;
-  hub_internal_port: number;
-  proxy_api_port: number;
-  installed: boolean;
+  /** The controller's address on the host's link (never banned by the host's fail2ban). */
+  controller_address: string;
+  /** Two more controller-side addresses on the link, for tests that need distinct clients. */
+  client_addresses: string[];
 }
 
 export type Log = (line: string) => void;
 
-function processStart(pid: number): string | undefined {
+/** The sandbox backends of the local environment: name, student pool, uid base. */
+export interface SandboxBackend {
+  name: string;
+  students: [number, number];
+  uid_base: number;
+  admin_user: string;
+}
+
+export function localSandboxBackends(file = LOCAL_ENV): SandboxBackend[] {
+  let doc: {
+    admin_user?: string;
+    backends?: { name: string; sandbox?: boolean; students?: [number, number]; uid_base?: number }[];
+  };
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
+    doc = parseYaml(Deno.readTextFileSync(file));
+  } catch (e) {
+    throw new WodError(`Cannot read the sandbox backends from ${file}: ${(e as Error).message}`);
   }
-}
-
-async function readState(): Promise<SandboxState | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(STATE_FILE)) as SandboxState;
-  } catch {
-    return undefined;
+  const out = (doc?.backends ?? []).filter((b) => b.sandbox === true).map((b) => ({
+    name: b.name,
+    students: b.students ?? [1, 120],
+    uid_base: b.uid_base ?? 2000,
+    admin_user: doc.admin_user ?? "wodadmin",
+  }));
+  if (out.length === 0) {
+    throw new WodError(`${file} has no backend with \`sandbox: true\`: nothing for the sandbox to bring up`);
   }
+  if (out.length > 30) throw new WodError(`${file}: at most 30 sandbox backends (has ${out.length})`);
+  return out;
 }
 
-function alive(s: SandboxState): boolean {
-  return processStart(s.pid) === s.pid_start;
+/** Tag of this sandbox directory in namespace and link names (two sandboxes never share names). */
+export const SANDBOX_TAG = createHash("sha256").update(SANDBOX_DIR).digest("hex").slice(0, 6);
+
+function netnsName(name: string): string {
+  return `wod-${SANDBOX_TAG}-${name}`;
 }
 
-function publicInfo(s: SandboxState): SandboxInfo {
+function alive(pid: number, start: string): boolean {
+  return processStart(pid) === start;
+}
+
+function hostsAlive(s: SandboxFileState): boolean {
+  return s.hosts.every((h) => alive(h.pid, h.pid_start));
+}
+
+function infoOf(s: SandboxFileState, h: SandboxHostState): SandboxInfo {
   return {
-    host: "127.0.0.1",
-    ssh_port: s.ssh_port,
-    ssh_user: "root",
+    name: h.name,
+    host: h.host,
+    ssh_port: h.ssh_port,
+    ssh_user: s.ssh_user,
     ssh_key: s.ssh_key,
     known_hosts: s.known_hosts,
-    hub_url: s.hub_url,
-    hub_token_file: s.hub_token_file,
-    pid: s.pid,
+    hub_url: h.hub_url,
+    hub_token_file: h.hub_token_file,
+    pid: h.pid,
+    controller_address: h.controller_address,
+    client_addresses: h.client_addresses,
   };
 }
 
-/** The running, installed sandbox, or undefined. */
-export async function sandboxStatus(): Promise<SandboxInfo | undefined> {
-  const s = await readState();
-  return s && s.installed && alive(s) ? publicInfo(s) : undefined;
+async function writeState(s: SandboxFileState): Promise<void> {
+  await Deno.writeTextFile(SANDBOX_STATE_FILE, JSON.stringify(s, null, 2) + "\n", { mode: 0o600 });
+}
+
+/** Every running, installed sandbox host (first backend first), or undefined. */
+export function sandboxHosts(): SandboxInfo[] | undefined {
+  const s = readSandboxStateSync();
+  if (!s || s.hosts.length === 0 || !hostsAlive(s) || !s.hosts.every((h) => h.installed)) return undefined;
+  return s.hosts.map((h) => infoOf(s, h));
+}
+
+/** The first running, installed sandbox host, or undefined. */
+export function sandboxStatus(): Promise<SandboxInfo | undefined> {
+  return Promise.resolve(sandboxHosts()?.[0]);
 }
 
 async function withLock<T>(fn: () => Promise<T>): Promise<T> {
@@ -160,16 +232,13 @@ async function isMounted(path: string): Promise<boolean> {
   return mounts.split("\n").some((l) => l.split(" ")[1] === path);
 }
 
-async function unmountAll(): Promise<void> {
-  for (const p of [join(ROOTFS, "var/cache/apt/archives"), ROOTFS]) {
-    if (await isMounted(p)) {
-      const r = await exec("umount", [p], { allowFailure: true });
-      if (r.code !== 0) await exec("umount", ["-l", p], { allowFailure: true });
-    }
-  }
+async function umount(path: string): Promise<void> {
+  if (!await isMounted(path)) return;
+  const r = await exec("umount", [path], { allowFailure: true });
+  if (r.code !== 0) await exec("umount", ["-l", path], { allowFailure: true });
 }
 
-// PID 1 of the sandbox: mounts the kernel file systems, starts sshd and reaps orphans.
+// PID 1 of a sandbox host: mounts the kernel file systems, starts sshd and reaps orphans.
 const INIT = `#!/usr/bin/python3
 # wod sandbox init (PID 1): mounts, sshd, reaper. Written by scripts/backend/sandbox.ts.
 import os, socket, subprocess, time
@@ -188,7 +257,7 @@ if not os.path.islink("/dev/ptmx"):
     except OSError:
         pass
     os.symlink("pts/ptmx", "/dev/ptmx")
-socket.sethostname("wod-sandbox")
+socket.sethostname(open("/etc/hostname").read().strip())
 os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
 log = open("/var/log/sshd.log", "ab")
 def start_sshd():
@@ -204,8 +273,70 @@ while True:
         time.sleep(1)
 `;
 
-async function prepareRoot(sshPort: number, key: string, knownHosts: string): Promise<void> {
-  const r = (p: string) => join(ROOTFS, p);
+/** Addresses of host `index` in the sandbox's /24: a /29 each (controller, host, two test clients). */
+export function linkAddresses(subnet: string, index: number) {
+  const base = index * 8;
+  return {
+    controller: `${subnet}.${base + 1}`,
+    host: `${subnet}.${base + 2}`,
+    clients: [`${subnet}.${base + 3}`, `${subnet}.${base + 4}`],
+    prefix: 29,
+  };
+}
+
+/**
+ * A /24 under 10.231.0.0/16 for this sandbox directory: the one its tag names unless an interface of
+ * this machine already has an address in it (another sandbox, anything else), then the next free one.
+ */
+async function pickSubnet(): Promise<string> {
+  const used = (await exec("ip", ["-o", "-4", "addr", "show"])).stdout;
+  const start = parseInt(SANDBOX_TAG.slice(0, 2), 16);
+  for (let i = 0; i < 256; i++) {
+    const subnet = `10.231.${(start + i) % 256}`;
+    if (!used.includes(` ${subnet}.`)) return subnet;
+  }
+  throw new WodError("No free /24 under 10.231.0.0/16 for the sandbox's links: remove unused sandboxes");
+}
+
+const ARCHIVES = "var/cache/apt/archives";
+
+/** Hard links to the cached .deb files in a host's upper layer (before its overlay is mounted). */
+async function seedAptArchives(upper: string): Promise<void> {
+  const dest = join(upper, ARCHIVES);
+  await Deno.mkdir(join(dest, "partial"), { recursive: true });
+  for await (const e of Deno.readDir(APT_CACHE)) {
+    if (!e.isFile || !e.name.endsWith(".deb")) continue;
+    await Deno.link(join(APT_CACHE, e.name), join(dest, e.name))
+      .catch(() => Deno.copyFile(join(APT_CACHE, e.name), join(dest, e.name)));
+  }
+}
+
+/** Packages a host downloaded, into the shared cache (atomically: a temporary name, then rename). */
+async function harvestAptArchives(upper: string): Promise<void> {
+  const src = join(upper, ARCHIVES);
+  if (!existsSync(src)) return;
+  for await (const e of Deno.readDir(src)) {
+    if (!e.isFile || !e.name.endsWith(".deb") || existsSync(join(APT_CACHE, e.name))) continue;
+    const tmp = join(APT_CACHE, `.${e.name}.${crypto.randomUUID().slice(0, 8)}`);
+    try {
+      await Deno.link(join(src, e.name), tmp).catch(() => Deno.copyFile(join(src, e.name), tmp));
+      await Deno.rename(tmp, join(APT_CACHE, e.name));
+    } catch {
+      await Deno.remove(tmp).catch(() => {});
+    }
+  }
+}
+
+function hostDir(name: string): string {
+  return join(HOSTS_DIR, name);
+}
+
+async function prepareRoot(
+  b: SandboxBackend,
+  addr: ReturnType<typeof linkAddresses>,
+  rootfs: string,
+): Promise<string> {
+  const r = (p: string) => join(rootfs, p);
   // Fresh host keys per run (the image's would be shared by every sandbox).
   for await (const e of Deno.readDir(r("etc/ssh"))) {
     if (e.name.startsWith("ssh_host_")) await Deno.remove(r(`etc/ssh/${e.name}`));
@@ -217,21 +348,19 @@ async function prepareRoot(sshPort: number, key: string, knownHosts: string): Pr
     "-N",
     "",
     "-C",
-    "wod-sandbox",
+    `wod-sandbox-${b.name}`,
     "-f",
     r("etc/ssh/ssh_host_ed25519_key"),
   ]);
   const hostPub = (await Deno.readTextFile(r("etc/ssh/ssh_host_ed25519_key.pub"))).trim().split(" ");
-  await Deno.writeTextFile(knownHosts, `[127.0.0.1]:${sshPort} ${hostPub[0]} ${hostPub[1]}\n`, {
-    mode: 0o600,
-  });
   await Deno.writeTextFile(
     r("etc/ssh/sshd_config.d/wod-sandbox.conf"),
     [
-      `Port ${sshPort}`,
-      "ListenAddress 127.0.0.1",
+      "Port 22",
+      `ListenAddress ${addr.host}`,
       "HostKey /etc/ssh/ssh_host_ed25519_key",
-      "PermitRootLogin prohibit-password",
+      "PermitRootLogin no",
+      `AllowUsers ${SANDBOX_SSH_USER}`,
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "UsePAM yes",
@@ -240,36 +369,95 @@ async function prepareRoot(sshPort: number, key: string, knownHosts: string): Pr
       "",
     ].join("\n"),
   );
-  await Deno.mkdir(r("root/.ssh"), { recursive: true, mode: 0o700 });
-  await Deno.copyFile(`${key}.pub`, r("root/.ssh/authorized_keys"));
-  await Deno.chmod(r("root/.ssh/authorized_keys"), 0o600);
+  // The login account: our key, sudo without a password (what an operator gives the controller).
+  const u = SANDBOX_SSH_USER;
+  if ((await exec("chroot", [rootfs, "id", "-u", u], { allowFailure: true })).code !== 0) {
+    await exec("chroot", [rootfs, "useradd", "--create-home", "--shell", "/bin/bash", "--user-group", u]);
+  }
+  await exec("chroot", [rootfs, "install", "-d", "-m", "0700", "-o", u, "-g", u, `/home/${u}/.ssh`]);
+  await Deno.copyFile(`${KEY_FILE}.pub`, r(`home/${u}/.ssh/authorized_keys`));
+  await exec("chroot", [rootfs, "chown", `${u}:${u}`, `/home/${u}/.ssh/authorized_keys`]);
+  await Deno.chmod(r(`home/${u}/.ssh/authorized_keys`), 0o600);
+  await Deno.writeTextFile(r("etc/sudoers.d/wod-sandbox"), `${u} ALL=(ALL:ALL) NOPASSWD: ALL\n`, {
+    mode: 0o440,
+  });
+  await Deno.chmod(r("etc/sudoers.d/wod-sandbox"), 0o440);
   // No service starts from package scripts (there is no init system; the playbook starts them).
   await Deno.writeTextFile(r("usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n", { mode: 0o755 });
   await Deno.chmod(r("usr/sbin/policy-rc.d"), 0o755);
   await Deno.writeTextFile(r("usr/local/sbin/wod-sandbox-init"), INIT, { mode: 0o755 });
   await Deno.chmod(r("usr/local/sbin/wod-sandbox-init"), 0o755);
-  await Deno.writeTextFile(r("etc/hostname"), "wod-sandbox\n");
-  await Deno.writeTextFile(r("etc/hosts"), "127.0.0.1 localhost\n127.0.1.1 wod-sandbox\n::1 localhost\n");
-  try {
-    await Deno.writeTextFile(r("etc/resolv.conf"), await Deno.readTextFile("/etc/resolv.conf"));
-  } catch { /* no resolver config on the host */ }
+  await Deno.writeTextFile(r("etc/hostname"), `${b.name}\n`);
+  await Deno.writeTextFile(
+    r("etc/hosts"),
+    `127.0.0.1 localhost\n${addr.host} ${b.name}\n::1 localhost\n`,
+  );
+  // No name service is needed: every way out goes through the registry proxy, which resolves.
+  await Deno.writeTextFile(r("etc/resolv.conf"), "");
   await Deno.writeTextFile(r("etc/apt/apt.conf.d/90wod-sandbox"), 'APT::Keep-Downloaded-Packages "true";\n');
+  // The way to the package registries (the controller's end of the link), for apt, pip and npm.
+  const proxy = `http://${addr.controller}:${PROXY_PORT}`;
+  await Deno.writeTextFile(
+    r("etc/apt/apt.conf.d/80wod-proxy"),
+    `Acquire::http::Proxy "${proxy}/";\nAcquire::https::Proxy "${proxy}/";\nAcquire::http::Pipeline-Depth "0";\n`,
+  );
+  await Deno.writeTextFile(r("etc/pip.conf"), `[global]\nproxy = ${proxy}\ncache-dir = /var/cache/wod-pip\n`);
+  await Deno.writeTextFile(
+    r("etc/npmrc"),
+    `proxy=${proxy}\nhttps-proxy=${proxy}\ncache=/var/cache/wod-npm\n`,
+  );
+  const noProxy = `localhost,127.0.0.1,::1,${addr.host},${b.name}`;
+  await Deno.writeTextFile(
+    r("etc/environment"),
+    [
+      `http_proxy=${proxy}`,
+      `https_proxy=${proxy}`,
+      `HTTP_PROXY=${proxy}`,
+      `HTTPS_PROXY=${proxy}`,
+      `no_proxy=${noProxy}`,
+      `NO_PROXY=${noProxy}`,
+      "",
+    ].join("\n"),
+  );
+  return `${addr.host} ${hostPub[0]} ${hostPub[1]}\n`;
 }
 
-async function waitForSsh(port: number, key: string, knownHosts: string): Promise<void> {
+/** The host's network namespace and veth pair, addresses up. */
+async function createLink(name: string, index: number, addr: ReturnType<typeof linkAddresses>) {
+  const ns = netnsName(name);
+  const vh = `wh${SANDBOX_TAG}${index}`;
+  const vn = `wn${SANDBOX_TAG}${index}`;
+  await exec("ip", ["netns", "add", ns]);
+  await exec("ip", ["link", "add", vh, "type", "veth", "peer", "name", vn]);
+  await exec("ip", ["link", "set", vn, "netns", ns]);
+  for (const a of [addr.controller, ...addr.clients]) {
+    await exec("ip", ["addr", "add", `${a}/${addr.prefix}`, "dev", vh]);
+  }
+  await exec("ip", ["link", "set", vh, "up"]);
+  await exec("ip", ["-n", ns, "addr", "add", `${addr.host}/${addr.prefix}`, "dev", vn]);
+  await exec("ip", ["-n", ns, "link", "set", vn, "up"]);
+  await exec("ip", ["-n", ns, "link", "set", "lo", "up"]);
+  return { ns, vh, vn };
+}
+
+async function waitForSsh(host: string, key: string, knownHosts: string): Promise<void> {
   const deadline = Date.now() + 20_000;
   let last = "";
   while (Date.now() < deadline) {
     const r = await exec("ssh", [
-      ...sshOptions(key, knownHosts, port),
-      "root@127.0.0.1",
+      ...sshOptions(key, knownHosts, 22),
+      `${SANDBOX_SSH_USER}@${host}`,
+      "sudo",
+      "-n",
       "true",
     ], { allowFailure: true });
     if (r.code === 0) return;
     last = r.stderr.trim();
     await new Promise((res) => setTimeout(res, 200));
   }
-  throw new WodError(`The sandbox's sshd on 127.0.0.1:${port} did not accept our key within 20 s: ${last}`);
+  throw new WodError(
+    `The sandbox's sshd at ${host}:22 did not let ${SANDBOX_SSH_USER} in with our key (and sudo) within 20 s: ${last}`,
+  );
 }
 
 export function sshOptions(key: string, knownHosts: string, port: number): string[] {
@@ -291,11 +479,17 @@ export function sshOptions(key: string, knownHosts: string, port: number): strin
   ];
 }
 
-/** Run a command inside the sandbox as root over SSH (argv joined by ssh: callers pass fixed words). */
+/**
+ * Run a command as root on a sandbox host: over SSH as the sudo user, then `sudo -n` (argv joined by
+ * ssh: callers pass fixed words; a script goes on stdin of `sh`).
+ */
 export async function sandboxSsh(info: SandboxInfo, argv: string[], stdin?: string) {
   return await exec("ssh", [
     ...sshOptions(info.ssh_key, info.known_hosts, info.ssh_port),
-    "root@127.0.0.1",
+    `${info.ssh_user}@${info.host}`,
+    "--",
+    "sudo",
+    "-n",
     "--",
     ...argv,
   ], {
@@ -304,17 +498,50 @@ export async function sandboxSsh(info: SandboxInfo, argv: string[], stdin?: stri
   });
 }
 
-/** Install-playbook variables for the sandbox host (ports, no systemd, kernels to test with). */
-function sandboxVars(s: SandboxState): Record<string, unknown> {
+/** The registry proxy's allowlist: the Debian mirror of this machine, PyPI and npm. */
+async function registryHosts(): Promise<string[]> {
+  const mirror = new URL(await debianMirror());
+  const hosts = [mirror.port ? `${mirror.hostname}:${mirror.port}` : mirror.hostname];
+  return [...hosts, "pypi.org", "files.pythonhosted.org", "registry.npmjs.org"];
+}
+
+async function startProxy(s: SandboxFileState): Promise<void> {
+  const args = ["run", "--no-config", "--allow-net", `--allow-write=${PROXY_LOG}`];
+  args.push(new URL("./registry_proxy.ts", import.meta.url).pathname);
+  for (const h of s.hosts) args.push("--listen", `${h.controller_address}:${PROXY_PORT}`);
+  for (const h of await registryHosts()) args.push("--allow", h);
+  args.push("--log", PROXY_LOG);
+  const child = spawn("setsid", [Deno.execPath(), ...args], { stdout: "null", stderr: "null" });
+  child.unref();
+  const pid = child.pid;
+  // Listening when every address accepts a connection.
+  const deadline = Date.now() + 10_000;
+  for (const h of s.hosts) {
+    for (;;) {
+      try {
+        (await Deno.connect({ hostname: h.controller_address, port: PROXY_PORT })).close();
+        break;
+      } catch (e) {
+        if (Date.now() > deadline || !processStart(pid)) {
+          throw new WodError(
+            `The sandbox's registry proxy did not listen on ${h.controller_address}:${PROXY_PORT}: ` +
+              `${(e as Error).message} (log: ${PROXY_LOG})`,
+          );
+        }
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+  }
+  s.proxy = { pid, pid_start: processStart(pid) ?? "", port: PROXY_PORT };
+}
+
+/** Install-playbook variables common to every sandbox host (no systemd, kernels to test with). */
+function sandboxVars(): Record<string, unknown> {
   const vars: Record<string, unknown> = {
     wod_backend_service_manager: "sandbox",
-    wod_backend_hub_port: s.hub_port,
-    wod_backend_hub_internal_port: s.hub_internal_port,
-    wod_backend_proxy_api_port: s.proxy_api_port,
-    wod_backend_token_fetch_dest: s.hub_token_file,
+    wod_backend_hub_port: SANDBOX_HUB_PORT,
     wod_backend_fail2ban_sshd_jail: false,
-    wod_backend_fail2ban_ignoreip: ["127.0.0.1/32", "::1"],
-    wod_backend_fail2ban_nft_table: sandboxNftTable(s),
+    wod_backend_fail2ban_nft_table: sandboxNftTable(),
   };
   const deno = Deno.execPath();
   if (deno && existsSync(deno)) {
@@ -329,134 +556,227 @@ function sandboxVars(s: SandboxState): Record<string, unknown> {
   return vars;
 }
 
-/** The platform variables of the sandbox host's install (ports, no systemd), for `wod install`. */
-export async function sandboxInstallVars(): Promise<Record<string, unknown>> {
-  const s = await readState();
-  if (!s || !alive(s)) throw new WodError("The sandbox is not running: run `deno task wod sandbox up`");
-  return sandboxVars(s);
+/**
+ * Variables of one host: its own addresses. (The pool, uid base and admin user come from the `local`
+ * environment's values, the same table `wod install` passes.)
+ */
+function hostVars(h: SandboxHostState): Record<string, unknown> {
+  return {
+    // Inside its own namespace: reachable at its address from the controller, and on 127.0.0.1.
+    wod_backend_hub_ip: "0.0.0.0",
+    wod_backend_token_fetch_dest: h.hub_token_file,
+    wod_backend_fail2ban_ignoreip: [`${h.controller_address}/32`, "127.0.0.1/32", "::1"],
+  };
 }
 
-/** Run the project's install (`wod install`'s function, with the `local` environment's values). */
+/** The platform variables of a sandbox host's install (addresses, no systemd), for `wod install`. */
+export function sandboxInstallVars(backend: string): Record<string, unknown> {
+  const s = readSandboxStateSync();
+  const h = s?.hosts.find((x) => x.name === backend);
+  if (!s || !h || !hostsAlive(s)) {
+    throw new WodError("The sandbox is not running: run `deno task wod sandbox up`");
+  }
+  return { ...sandboxVars(), ...hostVars(h) };
+}
+
+/** Run the project's install (`wod install`'s function, with the `local` environment's values) on every host. */
 export async function installSandbox(log: Log = () => {}): Promise<{ changed: number; seconds: number }> {
-  const s = await readState();
-  if (!s || !alive(s)) throw new WodError("The sandbox is not running: run `deno task wod sandbox up`");
-  const local = await sandboxBackendValues();
-  const run = await installBackend({
-    target: {
-      name: local.name,
+  const s = readSandboxStateSync();
+  if (!s || !hostsAlive(s)) throw new WodError("The sandbox is not running: run `deno task wod sandbox up`");
+  return await installHosts(s, s.hosts, log);
+}
+
+/** The install targets of sandbox hosts: the `local` environment's values plus each host's own. */
+async function sandboxTargets(s: SandboxFileState, hosts: SandboxHostState[]): Promise<InstallTarget[]> {
+  const env = (await loadConfig(CODE_ROOT)).environments.get("local")?.value;
+  return hosts.map((h) => {
+    const b = env?.backends.find((x) => x.name === h.name);
+    return {
+      name: h.name,
       host: {
-        name: local.name,
-        host: "127.0.0.1",
-        port: s.ssh_port,
-        user: "root",
+        name: h.name,
+        host: h.host,
+        port: h.ssh_port,
+        user: s.ssh_user,
         keyFile: s.ssh_key,
         knownHostsFile: s.known_hosts,
       },
-      vars: { ...local.vars, ...sandboxVars(s) },
-    },
+      vars: { ...(env && b ? environmentInstallVars(env, b) : {}), ...sandboxVars(), ...hostVars(h) },
+    };
+  });
+}
+
+async function installHosts(
+  s: SandboxFileState,
+  hosts: SandboxHostState[],
+  log: Log,
+): Promise<{ changed: number; seconds: number }> {
+  const started = performance.now();
+  const results = await installBackends(await sandboxTargets(s, hosts), {
     logDir: join(SANDBOX_DIR, "install-logs"),
     log,
   });
-  if (!run.ok) throw new WodError(`The install playbook failed on the sandbox: ${run.error}`);
-  return { changed: run.changed, seconds: run.seconds };
+  for (const h of hosts) {
+    await harvestAptArchives(join(hostDir(h.name), "upper"));
+    // The fetched service token: this machine's root only.
+    if (existsSync(h.hub_token_file)) await Deno.chmod(h.hub_token_file, 0o600);
+  }
+  const failed = results.filter((r) => !r.ok);
+  if (failed.length) {
+    throw new WodError(
+      `The install playbook failed on the sandbox: ${failed.map((r) => `${r.backend}: ${r.error}`).join("; ")}`,
+    );
+  }
+  return {
+    changed: results.reduce((n, r) => n + r.changed, 0),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
 }
 
-async function upLocked(log: Log): Promise<SandboxInfo> {
+async function upLocked(log: Log): Promise<SandboxInfo[]> {
   requireRoot();
-  const cur = await readState();
-  if (cur && alive(cur)) {
-    // Installed and the hub answers: nothing to do; otherwise the install playbook repairs it.
-    if (cur.installed && await hubAnswers(cur.hub_url)) return publicInfo(cur);
-    await installSandbox(log);
-    cur.installed = true;
-    await Deno.writeTextFile(STATE_FILE, JSON.stringify(cur, null, 2), { mode: 0o600 });
-    return publicInfo(cur);
+  const backends = localSandboxBackends();
+  const cur = readSandboxStateSync();
+  if (
+    cur && hostsAlive(cur) && cur.hosts.length === backends.length &&
+    cur.hosts.every((h, i) => h.name === backends[i].name)
+  ) {
+    if (!cur.proxy || !alive(cur.proxy.pid, cur.proxy.pid_start)) {
+      log("sandbox: the registry proxy was not running: starting it");
+      await startProxy(cur);
+      await writeState(cur);
+    }
+    // Installed and every hub answers: nothing to do; otherwise the install playbook repairs them.
+    const broken = [];
+    for (const h of cur.hosts) if (!h.installed || !await hubAnswers(h.hub_url)) broken.push(h);
+    if (broken.length) {
+      await installHosts(cur, broken, log);
+      for (const h of broken) h.installed = true;
+      await writeState(cur);
+    }
+    return cur.hosts.map((h) => infoOf(cur, h));
   }
   await ensureImage(log);
-  if (!which("unshare") || !which("chroot")) {
-    throw new WodError(
-      "unshare and chroot (util-linux, coreutils) are needed for the sandbox: not found in PATH",
-    );
+  for (const tool of ["unshare", "chroot", "ip"]) {
+    if (!which(tool)) {
+      throw new WodError(
+        `${tool} is needed for the sandbox (packages util-linux, coreutils, iproute2): not found in PATH`,
+      );
+    }
   }
   await teardown();
   await Deno.mkdir(SANDBOX_DIR, { recursive: true, mode: 0o700 });
   await Deno.chmod(SANDBOX_DIR, 0o700);
-  for (const d of [ROOTFS, UPPER, WORK, APT_CACHE]) await Deno.mkdir(d, { recursive: true });
-  await exec("mount", [
-    "-t",
-    "overlay",
-    "overlay",
-    "-o",
-    `lowerdir=${IMAGE},upperdir=${UPPER},workdir=${WORK}`,
-    ROOTFS,
-  ]);
-  await Deno.mkdir(join(ROOTFS, "var/cache/apt/archives"), { recursive: true });
-  await exec("mount", ["--bind", APT_CACHE, join(ROOTFS, "var/cache/apt/archives")]);
-  const key = join(SANDBOX_DIR, "id_ed25519");
-  if (!existsSync(key)) {
-    await exec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "wod-sandbox-root", "-f", key]);
+  for (const d of [APT_CACHE, ...MOUNTS.map(([src]) => src)]) await Deno.mkdir(d, { recursive: true });
+  if (!existsSync(KEY_FILE)) {
+    await exec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "wod-sandbox", "-f", KEY_FILE]);
   }
-  const knownHosts = join(SANDBOX_DIR, "known_hosts");
-  const [sshPort, hubPort, hubInternal, proxyApi] = [
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ];
-  await prepareRoot(sshPort, key, knownHosts);
-  const child = spawn("setsid", [
-    "unshare",
-    "--mount",
-    "--pid",
-    "--uts",
-    "--ipc",
-    "--fork",
-    "--kill-child",
-    "chroot",
-    ROOTFS,
-    "/usr/local/sbin/wod-sandbox-init",
-  ], { stdout: "null", stderr: "null" });
-  child.unref();
-  const pid = child.pid;
-  await new Promise((res) => setTimeout(res, 100));
-  const pidStart = processStart(pid);
-  if (!pidStart) throw new WodError("The sandbox's namespace process exited at once (unshare/chroot failed)");
-  const s: SandboxState = {
-    host: "127.0.0.1",
-    ssh_port: sshPort,
-    ssh_user: "root",
-    ssh_key: key,
-    known_hosts: knownHosts,
-    hub_url: `http://127.0.0.1:${hubPort}`,
-    hub_token_file: join(SANDBOX_DIR, "hub-service-token"),
-    pid,
-    pid_start: pidStart,
-    hub_port: hubPort,
-    hub_internal_port: hubInternal,
-    proxy_api_port: proxyApi,
-    installed: false,
+  const subnet = await pickSubnet();
+  const s: SandboxFileState = {
+    version: 2,
+    tag: SANDBOX_TAG,
+    subnet,
+    ssh_user: SANDBOX_SSH_USER,
+    ssh_key: KEY_FILE,
+    known_hosts: KNOWN_HOSTS,
+    hosts: [],
   };
-  await Deno.writeTextFile(STATE_FILE, JSON.stringify(s, null, 2), { mode: 0o600 });
-  await waitForSsh(sshPort, key, knownHosts);
-  log(`sandbox: host up (pid ${pid}, ssh 127.0.0.1:${sshPort}); running the install playbook`);
-  const inst = await installSandbox(log);
+  let knownHosts = "";
+  for (const [index, b] of backends.entries()) {
+    const dir = hostDir(b.name);
+    const [rootfs, upper, work] = ["root", "upper", "work"].map((x) => join(dir, x));
+    for (const d of [rootfs, upper, work]) await Deno.mkdir(d, { recursive: true });
+    await seedAptArchives(upper);
+    await exec("mount", [
+      "-t",
+      "overlay",
+      "overlay",
+      "-o",
+      `lowerdir=${IMAGE},upperdir=${upper},workdir=${work}`,
+      rootfs,
+    ]);
+    for (const [src, dest] of MOUNTS) {
+      await Deno.mkdir(join(rootfs, dest), { recursive: true });
+      await exec("mount", ["--bind", src, join(rootfs, dest)]);
+    }
+    const addr = linkAddresses(subnet, index);
+    knownHosts += await prepareRoot(b, addr, rootfs);
+    const link = await createLink(b.name, index, addr);
+    const child = spawn("setsid", [
+      "ip",
+      "netns",
+      "exec",
+      link.ns,
+      "unshare",
+      "--mount",
+      "--pid",
+      "--uts",
+      "--ipc",
+      "--fork",
+      "--kill-child",
+      "chroot",
+      rootfs,
+      "/usr/local/sbin/wod-sandbox-init",
+    ], { stdout: "null", stderr: "null" });
+    child.unref();
+    await new Promise((res) => setTimeout(res, 100));
+    const pidStart = processStart(child.pid);
+    if (!pidStart) {
+      throw new WodError(
+        `The sandbox host ${b.name}'s namespace process exited at once (unshare/chroot failed)`,
+      );
+    }
+    s.hosts.push({
+      name: b.name,
+      index,
+      netns: link.ns,
+      veth_host: link.vh,
+      veth_ns: link.vn,
+      host: addr.host,
+      controller_address: addr.controller,
+      client_addresses: addr.clients,
+      ssh_port: 22,
+      hub_url: `http://${addr.host}:${SANDBOX_HUB_PORT}`,
+      hub_token_file: join(dir, "hub-service-token"),
+      pid: child.pid,
+      pid_start: pidStart,
+      installed: false,
+    });
+    await writeState(s);
+  }
+  await Deno.writeTextFile(KNOWN_HOSTS, knownHosts, { mode: 0o600 });
+  await startProxy(s);
+  await writeState(s);
+  for (const h of s.hosts) await waitForSsh(h.host, KEY_FILE, KNOWN_HOSTS);
+  log(
+    `sandbox: ${s.hosts.length} host(s) up (${
+      s.hosts.map((h) => `${h.name} ${h.host}`).join(", ")
+    }); running the install playbook`,
+  );
+  const inst = await installHosts(s, s.hosts, log);
   log(`sandbox: installed in ${inst.seconds.toFixed(1)} s`);
-  s.installed = true;
-  await Deno.writeTextFile(STATE_FILE, JSON.stringify(s, null, 2), { mode: 0o600 });
-  return publicInfo(s);
+  for (const h of s.hosts) h.installed = true;
+  await writeState(s);
+  return s.hosts.map((h) => infoOf(s, h));
 }
 
-/** Bring the shared sandbox up (or return the running one). Safe for concurrent callers. */
-export async function sandboxUp(log: Log = () => {}): Promise<SandboxInfo> {
+/** Bring every sandbox host up (or return the running ones). Safe for concurrent callers. */
+export async function sandboxUp(log: Log = () => {}): Promise<SandboxInfo[]> {
   requireRoot();
   return await withLock(() => upLocked(log));
 }
 
-/** For tests: the shared sandbox, brought up and installed once. */
-export async function ensureSandbox(log: Log = () => {}): Promise<SandboxInfo> {
-  const s = await sandboxStatus();
-  if (s && await hubAnswers(s.hub_url)) return s;
+/** For tests: every sandbox host, brought up and installed once. */
+export async function ensureSandboxHosts(log: Log = () => {}): Promise<SandboxInfo[]> {
+  const hosts = sandboxHosts();
+  if (hosts && (await Promise.all(hosts.map((h) => hubAnswers(h.hub_url)))).every((x) => x)) return hosts;
   return await sandboxUp(log);
+}
+
+/** For tests: the first sandbox host (backend jup1 of environments/local.yaml), all of them up. */
+export async function ensureSandbox(log: Log = () => {}): Promise<SandboxInfo> {
+  return (await ensureSandboxHosts(log))[0];
 }
 
 async function hubAnswers(hubUrl: string): Promise<boolean> {
@@ -469,34 +789,80 @@ async function hubAnswers(hubUrl: string): Promise<boolean> {
   }
 }
 
+async function killAndWait(pid: number, start: string): Promise<boolean> {
+  if (!alive(pid, start)) return false;
+  try {
+    Deno.kill(pid, "SIGKILL");
+  } catch { /* gone already */ }
+  const deadline = Date.now() + 10_000;
+  while (alive(pid, start) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+  return true;
+}
+
+/**
+ * Stop everything of THIS sandbox directory: its host processes and proxy (by PID), its links and
+ * namespaces (by the directory's tag), its mounts and per-run layers. Also what the one-host layout
+ * of earlier versions left (SANDBOX_DIR/root).
+ */
 async function teardown(): Promise<boolean> {
-  const s = await readState();
   let stopped = false;
-  if (s && alive(s)) {
-    // The host network is shared: remove the ban table the sandbox's fail2ban may have created.
-    if (existsSync(join(ROOTFS, "usr/sbin/nft"))) {
-      await exec("chroot", [ROOTFS, "/usr/sbin/nft", "delete", "table", "inet", sandboxNftTable(s)], {
+  let raw: Record<string, unknown> | undefined;
+  try {
+    raw = JSON.parse(await Deno.readTextFile(SANDBOX_STATE_FILE));
+  } catch { /* none */ }
+  const s = readSandboxStateSync();
+  if (s) {
+    for (const h of s.hosts) if (await killAndWait(h.pid, h.pid_start)) stopped = true;
+    if (s.proxy) await killAndWait(s.proxy.pid, s.proxy.pid_start);
+  } else if (raw && typeof raw.pid === "number" && typeof raw.pid_start === "string") {
+    // The one-host layout shared this machine's network: drop the ban table its fail2ban made.
+    const legacyRoot = join(SANDBOX_DIR, "root");
+    if (
+      alive(raw.pid, raw.pid_start) && typeof raw.hub_url === "string" &&
+      existsSync(join(legacyRoot, "usr/sbin/nft"))
+    ) {
+      const table = `wod-sandbox-f2b-${new URL(raw.hub_url).port}`;
+      await exec("chroot", [legacyRoot, "/usr/sbin/nft", "delete", "table", "inet", table], {
         allowFailure: true,
       });
     }
-    try {
-      Deno.kill(s.pid, "SIGKILL");
-    } catch { /* gone already */ }
-    const deadline = Date.now() + 10_000;
-    while (processStart(s.pid) === s.pid_start && Date.now() < deadline) {
-      await new Promise((res) => setTimeout(res, 50));
-    }
-    stopped = true;
+    stopped = await killAndWait(raw.pid, raw.pid_start);
   }
-  await unmountAll();
-  for (const d of [UPPER, WORK]) await Deno.remove(d, { recursive: true }).catch(() => {});
-  for (const f of [STATE_FILE, join(SANDBOX_DIR, "known_hosts"), join(SANDBOX_DIR, "hub-service-token")]) {
+  // Links and namespaces named after this directory's tag (also those a failed `up` left behind).
+  const links = (await exec("ip", ["-o", "link", "show"], { allowFailure: true })).stdout;
+  for (const m of links.matchAll(new RegExp(`^\\d+: (wh${SANDBOX_TAG}\\d+)[@:]`, "gm"))) {
+    await exec("ip", ["link", "del", m[1]], { allowFailure: true });
+  }
+  const nss = (await exec("ip", ["netns", "list"], { allowFailure: true })).stdout;
+  for (const line of nss.split("\n")) {
+    const ns = line.split(" ")[0];
+    if (ns.startsWith(`wod-${SANDBOX_TAG}-`)) await exec("ip", ["netns", "del", ns], { allowFailure: true });
+  }
+  // Per-run layers only: upper and work dirs (never mount points), then the emptied mount points;
+  // nothing is removed recursively through a mount that could not be unmounted.
+  const dirs: string[] = [SANDBOX_DIR];
+  if (existsSync(HOSTS_DIR)) {
+    for await (const e of Deno.readDir(HOSTS_DIR)) if (e.isDirectory) dirs.push(join(HOSTS_DIR, e.name));
+  }
+  for (const dir of dirs) {
+    const root = join(dir, "root");
+    for (const dest of [ARCHIVES, ...MOUNTS.map(([, d]) => d)]) await umount(join(root, dest));
+    await umount(root);
+    for (const d of ["upper", "work"]) await Deno.remove(join(dir, d), { recursive: true }).catch(() => {});
+    await Deno.remove(root).catch(() => {});
+    if (dir !== SANDBOX_DIR) {
+      await Deno.remove(join(dir, "hub-service-token")).catch(() => {});
+      await Deno.remove(dir).catch(() => {});
+    }
+  }
+  await Deno.remove(HOSTS_DIR).catch(() => {});
+  for (const f of [SANDBOX_STATE_FILE, KNOWN_HOSTS, join(SANDBOX_DIR, "hub-service-token")]) {
     await Deno.remove(f).catch(() => {});
   }
   return stopped;
 }
 
-/** Stop the sandbox and drop its per-run layer (the image cache stays). */
+/** Stop the sandbox hosts and drop their per-run layers (the image and download caches stay). */
 export async function sandboxDown(): Promise<boolean> {
   requireRoot();
   if (!existsSync(SANDBOX_DIR)) return false;

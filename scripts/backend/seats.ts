@@ -23,7 +23,7 @@ import {
   type RenderSpec,
 } from "../config/template.ts";
 import { failureReason, type PlaybookRun, runPlaybook } from "./ansible.ts";
-import { sandboxStatus } from "./sandbox.ts";
+import { type BackendConnection, connectionFor } from "../config/connection.ts";
 
 /** The order actions (schemas/order.schema.json; the list is ACTIONS of scripts/orders/order.ts). */
 export type SeatAction = Order["action"];
@@ -63,60 +63,17 @@ export interface SeatResult {
   hostFailure?: boolean;
 }
 
-export interface BackendConnection {
-  host: string;
-  port: number;
-  user: string;
-  keyFile?: string;
-  knownHostsFile?: string;
-  hubUrl: string;
-  hubTokenFile?: string;
-  fqdn: string;
-}
+export { type BackendConnection, connectionFor } from "../config/connection.ts";
 
-/** Connection details of any backend; sandbox backends resolve through `wod sandbox status`. */
+/** Connection details of any backend (the connection provider, scripts/config/connection.ts). */
 export async function backendConnection(
   root: string,
   envName: string,
   backendName: string,
   privateDir?: string,
-) {
+): Promise<BackendConnection> {
   const cfg = await loadConfig(root, { privateDir });
-  const env = requireEnvironment(cfg, envName);
-  return await connectionFor(findBackend(env, backendName), envName);
-}
-
-/** Connection details of one backend entry (sandbox: from `wod sandbox status`). */
-export async function connectionFor(b: EnvironmentBackend, envName: string): Promise<BackendConnection> {
-  if (b.sandbox) {
-    const s = await sandboxStatus();
-    if (!s) {
-      throw new WodError(
-        `Backend "${b.name}" of environment "${envName}" is the sandbox, which is not running: ` +
-          "run `deno task wod sandbox up`",
-      );
-    }
-    return {
-      host: s.host,
-      port: s.ssh_port,
-      user: s.ssh_user,
-      keyFile: s.ssh_key,
-      knownHostsFile: s.known_hosts,
-      hubUrl: s.hub_url,
-      hubTokenFile: s.hub_token_file,
-      fqdn: b.fqdn ?? "localhost",
-    };
-  }
-  const host = b.host ?? b.fqdn;
-  if (!host) throw new WodError(`Backend "${b.name}" of environment "${envName}" has neither host nor fqdn`);
-  const fqdn = b.fqdn ?? host;
-  return {
-    host,
-    port: b.ssh_port ?? 22,
-    user: b.ssh_user ?? "root",
-    hubUrl: b.hub_url ?? `https://${fqdn}`,
-    fqdn,
-  };
+  return connectionFor(findBackend(requireEnvironment(cfg, envName), backendName), envName);
 }
 
 // No look-alike characters (0/O/o, 1/l/I/i).
@@ -244,7 +201,7 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
     }
   }
   if (opts.tasks.length === 0) return [];
-  const conn = await connectionFor(backend, opts.env);
+  const conn = connectionFor(backend, opts.env);
   const passwords = opts.tasks.map(() => newPassword());
   const work = await Deno.makeTempDir({ prefix: "wod-seats-" });
   await Deno.chmod(work, 0o700);

@@ -58,7 +58,8 @@ export function compare(
   seats: SeatRecord[],
 ): Drift[] {
   const out: Drift[] = [];
-  const [first, last] = facts.info.students;
+  // The role may write the pool bounds as strings ("1"): compare numbers.
+  const [first, last] = facts.info.students.map(Number);
   const prefix = facts.info.student_prefix;
   const have = new Set(facts.users.map((u) => u.seat));
   const rec = new Map(seats.filter((s) => s.backend === backend).map((s) => [s.seat, s]));

@@ -244,7 +244,7 @@ Deno.test("wod drift refuses a backend whose host key is not the pinned one", as
     const conn = {
       host: info.host,
       port: info.ssh_port,
-      user: "root",
+      user: info.ssh_user,
       keyFile: info.ssh_key,
       knownHostsFile: kh,
       hubUrl: info.hub_url,
@@ -258,7 +258,9 @@ Deno.test("wod drift refuses a backend whose host key is not the pinned one", as
     }
     assertMatch(
       msg,
-      new RegExp(`Host key of 127\\.0\\.0\\.1:${info.ssh_port} is not the one pinned in ${kh}`),
+      new RegExp(
+        `Host key of ${info.host.replaceAll(".", "\\.")}:${info.ssh_port} is not the one pinned in ${kh}`,
+      ),
     );
     // The real pin works.
     assertEquals(await sshRun({ ...conn, knownHostsFile: info.known_hosts }, "echo pinned", ""), "pinned\n");

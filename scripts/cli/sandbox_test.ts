@@ -1,7 +1,7 @@
 // wod sandbox: status JSON of the shared sandbox, and a clear error when debootstrap is missing.
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../common/assert.ts";
-import { ensureSandbox } from "../backend/sandbox.ts";
+import { ensureSandbox, ensureSandboxHosts, localSandboxBackends } from "../backend/sandbox.ts";
 import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 
 const WOD = new URL("../wod.ts", import.meta.url).pathname;
@@ -17,21 +17,35 @@ async function wod(args: string[], env: Record<string, string> = {}) {
 }
 
 Deno.test({
-  name: "wod sandbox status prints ssh_port, ssh_key and hub_url of the running sandbox",
+  name: "wod sandbox status lists every backend of local, the first one's keys also at the top level",
   ignore: !isRoot,
   async fn() {
     const info = await ensureSandbox();
+    const all = await ensureSandboxHosts();
     const r = await wod(["sandbox", "status"]);
     assertEquals(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
     assertEquals(j.running, true);
-    assertEquals(j.ssh_port, info.ssh_port);
-    assertEquals(j.hub_url, info.hub_url);
-    assert((await Deno.stat(j.ssh_key)).isFile);
-    assertStringIncludes(await Deno.readTextFile(j.known_hosts), `[127.0.0.1]:${j.ssh_port} ssh-ed25519 `);
-    const hub = await fetch(`${j.hub_url}/hub/api/`);
-    assertEquals(hub.status, 200);
-    await hub.body?.cancel();
+    assertEquals(j.backends.map((b: { name: string }) => b.name), localSandboxBackends().map((b) => b.name));
+    assert(j.backends.length >= 2, "local has fewer than two sandbox backends");
+    assertEquals([j.name, j.host, j.ssh_port, j.hub_url], [
+      info.name,
+      info.host,
+      info.ssh_port,
+      info.hub_url,
+    ]);
+    assertEquals(new Set(all.map((h) => h.host)).size, all.length, "two hosts share an address");
+    for (const b of j.backends) {
+      for (const k of ["name", "host", "ssh_port", "ssh_user", "ssh_key", "hub_url"]) {
+        assert(k in b, `${k} missing`);
+      }
+      assertEquals([b.ssh_port, b.ssh_user], [22, "wod"]);
+      assert((await Deno.stat(b.ssh_key)).isFile);
+      assertStringIncludes(await Deno.readTextFile(b.known_hosts), `\n${b.host} ssh-ed25519 `.slice(1));
+      const hub = await fetch(`${b.hub_url}/hub/api/`);
+      assertEquals(hub.status, 200, `${b.name}: hub at ${b.hub_url}`);
+      await hub.body?.cancel();
+    }
   },
 });
 

@@ -43,6 +43,7 @@ export type EnvironmentBackend = {
   /** SSH host name or address. */
   host?: string;
   ssh_port?: number;
+  /** SSH login of the controller on the host. Any user but root becomes root with sudo, which must not ask for a password. */
   ssh_user?: string;
   /** Public name of the backend (hub URL host, WODBEEXTFQDN). */
   fqdn?: string;

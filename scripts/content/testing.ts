@@ -153,7 +153,7 @@ export async function importCorpus(
         .replace(/^capacity: .*$/m, `capacity: ${b - a + 1}`);
       await Deno.writeTextFile(f, text);
     }
-    const res = await runWod(root, ["import", src, "--env", "local"]);
+    const res = await runWod(root, ["import", src, "--env", "local", "--backend", "jup1"]);
     if (opts.brandingVars) {
       // The corpus notebooks use two platform variables the repo's local environment leaves out.
       const envFile = join(root, "environments/local.yaml");

@@ -4,7 +4,7 @@
 import { exec, type ExecResult } from "../common/exec.ts";
 import { backendPythonImports } from "./ansible_uses.ts";
 import type { CheckResult, Status } from "./checks.ts";
-import { sandboxStatus, sshOptions } from "../backend/sandbox.ts";
+import { connectionFor } from "../config/connection.ts";
 import type { EnvironmentBackend } from "../config/types.gen.ts";
 
 /** Free space the backend needs on / and /home (packages, venv, student homes). */
@@ -14,6 +14,8 @@ export const BACKEND_MIN_FREE_GIB = 2;
 // Python modules of the backend scripts (identifiers checked by the caller).
 export const REMOTE_SCRIPT = `
 set -u
+# The tools run as root (sudo's secure_path): look in the sbin directories too.
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 say() { printf '%s|%s|%s|%s\n' "$1" "$2" "$3" "$4"; }
 manager=$1; shift
 if [ -r /etc/os-release ]; then . /etc/os-release; fi
@@ -31,6 +33,10 @@ prog groupadd passwd
 prog usermod passwd
 prog tar tar
 prog gzip gzip
+if [ "$(id -u)" -ne 0 ]; then
+  if sudo -n true 2>/dev/null; then say ok sudo "$(id -un) becomes root with sudo" ""
+  else say failed sudo "$(id -un) cannot become root with sudo -n (Ansible runs with become)" "give $(id -un) passwordless sudo (a file in /etc/sudoers.d)"; fi
+fi
 if [ "$manager" = systemd ]; then prog systemctl systemd; fi
 if command -v python3 >/dev/null 2>&1; then
   v=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
@@ -97,34 +103,27 @@ export async function backendChecks(
     detail,
     fix,
   }];
-  let target: string;
-  let opts: string[];
-  if (b.sandbox) {
-    const s = await sandboxStatus();
-    if (!s) return skipped("not checked: the sandbox is not running", "deno task wod sandbox up");
-    target = `${s.ssh_user}@${s.host}`;
-    opts = sshOptions(s.ssh_key, s.known_hosts, s.ssh_port);
-  } else {
-    const host = b.host ?? b.fqdn;
-    if (!host) return skipped("not checked: the backend has neither host nor fqdn", "set host or fqdn");
-    target = `${b.ssh_user ?? "root"}@${host}`;
-    opts = [
-      "-p",
-      String(b.ssh_port ?? 22),
-      "-o",
-      "BatchMode=yes",
-      "-o",
-      "ConnectTimeout=5",
-      "-o",
-      "StrictHostKeyChecking=yes",
-    ];
-    const key = Deno.env.get("WOD_SSH_KEY_FILE");
-    const kh = Deno.env.get("WOD_KNOWN_HOSTS_FILE");
-    if (key) opts.push("-i", key, "-o", "IdentitiesOnly=yes");
-    if (kh) opts.push("-o", `UserKnownHostsFile=${kh}`);
+  let conn;
+  try {
+    conn = connectionFor(b, envName);
+  } catch (err) {
+    return skipped(`not checked: ${(err as Error).message}`, "deno task wod sandbox up, or set host or fqdn");
   }
+  const target = `${conn.user}@${conn.host}`;
+  const opts = [
+    "-p",
+    String(conn.port),
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=5",
+    "-o",
+    "StrictHostKeyChecking=yes",
+  ];
+  if (conn.keyFile) opts.push("-i", conn.keyFile, "-o", "IdentitiesOnly=yes");
+  if (conn.knownHostsFile) opts.push("-o", `UserKnownHostsFile=${conn.knownHostsFile}`);
   const mods = (await backendPythonImports(root)).filter((m) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(m));
-  const manager = b.sandbox ? "sandbox" : "systemd";
+  const manager = conn.serviceManager ?? "systemd";
   let res;
   try {
     res = await ssh([...opts, target, "--", "sh", "-s", "--", manager, ...mods], REMOTE_SCRIPT);

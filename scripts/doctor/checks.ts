@@ -151,6 +151,13 @@ export const REQUIREMENTS: Requirement[] = [
     fix: apt("util-linux"),
   },
   {
+    name: "ip",
+    required: true,
+    usedBy: "the sandbox hosts' network namespaces and veth links",
+    probe: { program: "ip" },
+    fix: apt("iproute2"),
+  },
+  {
     name: "setsid",
     required: true,
     usedBy: "the sandbox's init",

@@ -11,6 +11,7 @@ import { Portal, type PortalOptions } from "./app.ts";
 import { type OrderSender, orderSender } from "./orders.ts";
 import { openPortalStore, type PortalStore } from "./store.ts";
 import { isPasswordHash, randomToken } from "./security.ts";
+import { hubUrlFor } from "../config/connection.ts";
 
 export interface StartOptions {
   root: string;
@@ -40,16 +41,6 @@ export interface RunningPortal {
   url: string;
   server: Deno.HttpServer;
   close(): Promise<void>;
-}
-
-async function hubUrlOf(b: EnvironmentBackend): Promise<string> {
-  if (b.hub_url) return b.hub_url;
-  if (b.sandbox) {
-    const { sandboxStatus } = await import("../backend/sandbox.ts");
-    const s = await sandboxStatus();
-    if (s) return s.hub_url;
-  }
-  return `http://${b.fqdn ?? b.host ?? "localhost"}:8000`;
 }
 
 /** The secret from portal.secret_env, else one kept in data_dir/secret (created 0600 on first start). */
@@ -181,7 +172,7 @@ export async function startPortal(o: StartOptions): Promise<RunningPortal> {
     termsUrl: p.terms_url,
     trustProxy: p.trust_proxy ?? false,
     secureCookies: o.secureCookies,
-    hubUrl: hubUrlOf,
+    hubUrl: (b: EnvironmentBackend) => Promise.resolve(hubUrlFor(b)),
     tickMs: o.tickMs,
     log: o.log,
     now: o.now,

@@ -2,6 +2,7 @@
 // (notify/frontend.ts) and/or the participant (notify/email.ts, the sealed address opened here); every
 // other action is reported to the front end as the original backend did. Also the hub API side of a
 // CREATE: the servers of new seats are started after their password is out (backend/hub.ts).
+import { hubUrlFor } from "../config/connection.ts";
 import type { Config } from "../config/load.ts";
 import type { Environment, EnvironmentBackend, Seat, SeatPendingAction } from "../config/types.gen.ts";
 import { WodError } from "../common/errors.ts";
@@ -41,16 +42,8 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
   return out;
 }
 
-/** Where the participant logs in (for the credentials email). */
-async function hubUrl(b: EnvironmentBackend): Promise<string> {
-  if (b.hub_url) return b.hub_url;
-  if (b.sandbox) {
-    const { sandboxStatus } = await import("../backend/sandbox.ts");
-    const s = await sandboxStatus();
-    if (s) return s.hub_url;
-  }
-  return `http://${b.fqdn ?? b.host ?? "localhost"}:8000`;
-}
+/** Where the participant logs in (for the credentials email): the connection provider's hub URL. */
+const hubUrl = hubUrlFor;
 
 /** The hub API client of a backend, from its connection and the service token; undefined if none. */
 export async function defaultHub(

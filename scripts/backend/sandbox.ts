@@ -23,7 +23,6 @@ import {
   type SandboxFileState,
   type SandboxHostState,
 } from "../config/connection.ts";
-import { failureReason, runPlaybook } from "./ansible.ts";
 import { environmentInstallVars, installBackends, type InstallTarget } from "./install.ts";
 import { loadConfig } from "../config/load.ts";
 
@@ -624,14 +623,15 @@ async function installHosts(
   const failed = results.filter((r) => !r.ok);
   if (failed.length) {
     throw new WodError(
-      `The install playbook failed on the sandbox: ${failed.map((r) => `${r.backend}: ${r.error}`).join("; ")}`,
+      `The install playbook failed on the sandbox: ${
+        failed.map((r) => `${r.backend}: ${r.error}`).join("; ")
+      }`,
     );
   }
   return {
     changed: results.reduce((n, r) => n + r.changed, 0),
     seconds: (performance.now() - started) / 1000,
   };
-}
 }
 
 async function upLocked(log: Log): Promise<SandboxInfo[]> {

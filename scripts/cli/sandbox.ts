@@ -36,7 +36,7 @@ function backendJson(h: SandboxInfo) {
   };
 }
 
-/** The JSON of `up` and `status` (CLI.md): every backend, and the first one's keys at the top level. */
+/** The JSON of `up` and `status` (docs/cli.md): every backend, and the first one's keys at the top level. */
 export function statusJson(hosts: SandboxInfo[]) {
   return { running: true, ...backendJson(hosts[0]), backends: hosts.map(backendJson) };
 }

@@ -9,6 +9,7 @@ import { WodError } from "../common/errors.ts";
 import { exec, spawn } from "../common/exec.ts";
 import { freePort } from "../common/net.ts";
 import { failureReason, runPlaybook } from "./ansible.ts";
+import { hubFetch, trustHubCa } from "./hub.ts";
 
 export const SANDBOX_DIR = Deno.env.get("WOD_SANDBOX_DIR") ?? "/var/lib/wod/sandbox";
 export const IMAGE_CACHE = Deno.env.get("WOD_SANDBOX_CACHE") ?? "/var/cache/wod/sandbox";
@@ -16,6 +17,9 @@ const SUITE = "bookworm";
 const IMAGE = join(IMAGE_CACHE, SUITE);
 const IMAGE_DONE = join(IMAGE, ".wod-image-complete");
 const APT_CACHE = join(IMAGE_CACHE, "apt-archives");
+/** pip's and npm's download caches, shared by every sandbox run (the role's /var/cache/wod). */
+const DOWNLOAD_CACHE = join(IMAGE_CACHE, "downloads");
+const TLS_DIR = join(SANDBOX_DIR, "tls");
 const ROOTFS = join(SANDBOX_DIR, "root");
 const UPPER = join(SANDBOX_DIR, "upper");
 const WORK = join(SANDBOX_DIR, "work");
@@ -35,10 +39,16 @@ export interface SandboxInfo {
   known_hosts: string;
   hub_url: string;
   hub_token_file: string;
+  /** The CA the hub's TLS certificate is signed by (trust it for hub_url). */
+  ca_file: string;
+  /** The hub's plain-HTTP entry (redirects to hub_url). */
+  hub_http_url: string;
   pid: number;
 }
 
-interface SandboxState extends SandboxInfo {
+interface SandboxState extends Omit<SandboxInfo, "hub_http_url"> {
+  https_port: number;
+  http_port: number;
   pid_start: string;
   hub_port: number;
   hub_internal_port: number;
@@ -70,6 +80,8 @@ function alive(s: SandboxState): boolean {
 }
 
 function publicInfo(s: SandboxState): SandboxInfo {
+  // Whoever is handed the sandbox's hub URL can call it: its CA is trusted for hub requests.
+  trustHubCa(s.ca_file);
   return {
     host: "127.0.0.1",
     ssh_port: s.ssh_port,
@@ -78,6 +90,8 @@ function publicInfo(s: SandboxState): SandboxInfo {
     known_hosts: s.known_hosts,
     hub_url: s.hub_url,
     hub_token_file: s.hub_token_file,
+    ca_file: s.ca_file,
+    hub_http_url: `http://127.0.0.1:${s.http_port}`,
     pid: s.pid,
   };
 }
@@ -161,7 +175,7 @@ async function isMounted(path: string): Promise<boolean> {
 }
 
 async function unmountAll(): Promise<void> {
-  for (const p of [join(ROOTFS, "var/cache/apt/archives"), ROOTFS]) {
+  for (const p of [join(ROOTFS, "var/cache/apt/archives"), join(ROOTFS, "var/cache/wod"), ROOTFS]) {
     if (await isMounted(p)) {
       const r = await exec("umount", [p], { allowFailure: true });
       if (r.code !== 0) await exec("umount", ["-l", p], { allowFailure: true });
@@ -315,6 +329,7 @@ function sandboxVars(s: SandboxState): Record<string, unknown> {
     wod_backend_fail2ban_sshd_jail: false,
     wod_backend_fail2ban_ignoreip: ["127.0.0.1/32", "::1"],
     wod_backend_fail2ban_nft_table: sandboxNftTable(s),
+    ...sandboxEntryVars(s),
   };
   const deno = Deno.execPath();
   if (deno && existsSync(deno)) {
@@ -382,17 +397,21 @@ async function upLocked(log: Log): Promise<SandboxInfo> {
   ]);
   await Deno.mkdir(join(ROOTFS, "var/cache/apt/archives"), { recursive: true });
   await exec("mount", ["--bind", APT_CACHE, join(ROOTFS, "var/cache/apt/archives")]);
+  await mountDownloadCache();
   const key = join(SANDBOX_DIR, "id_ed25519");
   if (!existsSync(key)) {
     await exec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "wod-sandbox-root", "-f", key]);
   }
   const knownHosts = join(SANDBOX_DIR, "known_hosts");
-  const [sshPort, hubPort, hubInternal, proxyApi] = [
+  const [sshPort, hubPort, hubInternal, proxyApi, httpsPort, httpPort] = [
+    freePort(),
+    freePort(),
     freePort(),
     freePort(),
     freePort(),
     freePort(),
   ];
+  await sandboxTls();
   await prepareRoot(sshPort, key, knownHosts);
   const child = spawn("setsid", [
     "unshare",
@@ -417,8 +436,11 @@ async function upLocked(log: Log): Promise<SandboxInfo> {
     ssh_user: "root",
     ssh_key: key,
     known_hosts: knownHosts,
-    hub_url: `http://127.0.0.1:${hubPort}`,
+    hub_url: `https://127.0.0.1:${httpsPort}`,
     hub_token_file: join(SANDBOX_DIR, "hub-service-token"),
+    ca_file: join(TLS_DIR, "ca.pem"),
+    https_port: httpsPort,
+    http_port: httpPort,
     pid,
     pid_start: pidStart,
     hub_port: hubPort,
@@ -451,7 +473,7 @@ export async function ensureSandbox(log: Log = () => {}): Promise<SandboxInfo> {
 
 async function hubAnswers(hubUrl: string): Promise<boolean> {
   try {
-    const r = await fetch(`${hubUrl}/hub/api/`, { signal: AbortSignal.timeout(5000) });
+    const r = await hubFetch(`${hubUrl}/hub/api/`, { signal: AbortSignal.timeout(5000) });
     await r.body?.cancel();
     return r.status === 200;
   } catch {
@@ -479,7 +501,7 @@ async function teardown(): Promise<boolean> {
     stopped = true;
   }
   await unmountAll();
-  for (const d of [UPPER, WORK]) await Deno.remove(d, { recursive: true }).catch(() => {});
+  for (const d of [UPPER, WORK, TLS_DIR]) await Deno.remove(d, { recursive: true }).catch(() => {});
   for (const f of [STATE_FILE, join(SANDBOX_DIR, "known_hosts"), join(SANDBOX_DIR, "hub-service-token")]) {
     await Deno.remove(f).catch(() => {});
   }
@@ -491,4 +513,93 @@ export async function sandboxDown(): Promise<boolean> {
   requireRoot();
   if (!existsSync(SANDBOX_DIR)) return false;
   return await withLock(teardown);
+}
+
+// ---------- the public entry of the sandbox's hosts: TLS, ports, download cache ----------
+
+/** Install variables of the sandbox's public entry: nginx on free loopback ports with its own pair. */
+function sandboxEntryVars(s: SandboxState): Record<string, unknown> {
+  // This machine may reach PyPI and npm through a TLS-inspecting egress whose CA only its own trust
+  // store holds: the sandbox's pip and npm trust that store too (like a host behind such a proxy).
+  const hostBundle = "/etc/ssl/certs/ca-certificates.crt";
+  const bundle: Record<string, string> = {};
+  if (existsSync(hostBundle)) {
+    Deno.copyFileSync(hostBundle, join(ROOTFS, "etc/wod-sandbox-ca-bundle.pem"));
+    bundle.wod_backend_ca_bundle = "/etc/wod-sandbox-ca-bundle.pem";
+  }
+  return {
+    ...bundle,
+    wod_backend_https_port: s.https_port,
+    wod_backend_http_port: s.http_port,
+    wod_backend_public_ip: "127.0.0.1",
+    wod_backend_tls_cert_src: join(TLS_DIR, "server.pem"),
+    wod_backend_tls_key_src: join(TLS_DIR, "server.key"),
+  };
+}
+
+/**
+ * A self-signed CA and a server certificate it signs for the sandbox's hosts (127.0.0.1, localhost),
+ * made once per run in SANDBOX_DIR/tls. Controller code trusts ca.pem for hub requests (trustHubCa).
+ */
+export async function sandboxTls(): Promise<{ ca: string; cert: string; key: string }> {
+  const ca = join(TLS_DIR, "ca.pem");
+  const cert = join(TLS_DIR, "server.pem");
+  const key = join(TLS_DIR, "server.key");
+  if (existsSync(ca) && existsSync(cert) && existsSync(key)) return { ca, cert, key };
+  await Deno.mkdir(TLS_DIR, { recursive: true, mode: 0o700 });
+  const caKey = join(TLS_DIR, "ca.key");
+  const csr = join(TLS_DIR, "server.csr");
+  const ext = join(TLS_DIR, "server.ext");
+  const ossl = (args: string[]) => exec("openssl", args);
+  await ossl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", caKey]);
+  await ossl([
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    caKey,
+    "-days",
+    "30",
+    "-subj",
+    "/CN=wod sandbox CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+    "-out",
+    ca,
+  ]);
+  await ossl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key]);
+  await ossl(["req", "-new", "-key", key, "-subj", "/CN=127.0.0.1", "-out", csr]);
+  await Deno.writeTextFile(
+    ext,
+    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n" +
+      "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+  );
+  await ossl([
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    ca,
+    "-CAkey",
+    caKey,
+    "-CAcreateserial",
+    "-days",
+    "30",
+    "-extfile",
+    ext,
+    "-out",
+    cert,
+  ]);
+  for (const f of [caKey, key]) await Deno.chmod(f, 0o600);
+  return { ca, cert, key };
+}
+
+/** Bind the shared pip/npm download cache into the sandbox (a reinstall does not download again). */
+async function mountDownloadCache(): Promise<void> {
+  await Deno.mkdir(DOWNLOAD_CACHE, { recursive: true, mode: 0o700 });
+  await Deno.mkdir(join(ROOTFS, "var/cache/wod"), { recursive: true });
+  await exec("mount", ["--bind", DOWNLOAD_CACHE, join(ROOTFS, "var/cache/wod")]);
 }

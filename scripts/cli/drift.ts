@@ -11,6 +11,7 @@ import { UsageError, WodError } from "../common/errors.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Order } from "../config/types.gen.ts";
 import { type BackendConnection, backendConnection } from "../backend/seats.ts";
+import { hubFetch } from "../backend/hub.ts";
 import { openStore } from "../state/store.ts";
 import type { SeatRecord } from "../state/store.ts";
 
@@ -189,7 +190,7 @@ export async function runningServers(conn: BackendConnection): Promise<Set<strin
   const url = `${base}/hub/api/users`;
   let res: Response;
   try {
-    res = await fetch(url, { headers: { Authorization: `token ${token}` } });
+    res = await hubFetch(url, { headers: { Authorization: `token ${token}` } });
   } catch (err) {
     throw new WodError(`Cannot reach the JupyterHub API at ${url}`, { cause: err });
   }

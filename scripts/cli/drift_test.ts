@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../common/assert.ts";
 import { exec } from "../common/exec.ts";
 import { ensureSandbox, sandboxSsh } from "../backend/sandbox.ts";
+import { hubFetch } from "../backend/hub.ts";
 import { runWorkflow } from "../workflows/runner.ts";
 import { cloneWorkingTree, commitAll, git } from "../workflows/workspace.ts";
 import { compare, hostKeyPinned, sshRun } from "./drift.ts";
@@ -71,7 +72,7 @@ Deno.test("compare: each kind of drift from backend facts and recorded seats, pa
 
 async function hub(info: { hub_url: string; hub_token_file: string }, method: string, path: string) {
   const token = (await Deno.readTextFile(info.hub_token_file)).trim();
-  const res = await fetch(`${info.hub_url.replace(/\/$/, "")}/hub/api${path}`, {
+  const res = await hubFetch(`${info.hub_url.replace(/\/$/, "")}/hub/api${path}`, {
     method,
     headers: { Authorization: `token ${token}` },
   });
@@ -82,7 +83,7 @@ async function hub(info: { hub_url: string; hub_token_file: string }, method: st
 async function waitRunning(info: { hub_url: string; hub_token_file: string }, user: string) {
   const token = (await Deno.readTextFile(info.hub_token_file)).trim();
   for (let i = 0; i < 40; i++) {
-    const res = await fetch(`${info.hub_url.replace(/\/$/, "")}/hub/api/users/${user}`, {
+    const res = await hubFetch(`${info.hub_url.replace(/\/$/, "")}/hub/api/users/${user}`, {
       headers: { Authorization: `token ${token}` },
     });
     const u = await res.json();

@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../common/assert.ts";
 import { ensureSandbox } from "../backend/sandbox.ts";
+import { hubFetch } from "../backend/hub.ts";
 import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 
 const WOD = new URL("../wod.ts", import.meta.url).pathname;
@@ -29,7 +30,7 @@ Deno.test({
     assertEquals(j.hub_url, info.hub_url);
     assert((await Deno.stat(j.ssh_key)).isFile);
     assertStringIncludes(await Deno.readTextFile(j.known_hosts), `[127.0.0.1]:${j.ssh_port} ssh-ed25519 `);
-    const hub = await fetch(`${j.hub_url}/hub/api/`);
+    const hub = await hubFetch(`${j.hub_url}/hub/api/`);
     assertEquals(hub.status, 200);
     await hub.body?.cancel();
   },

@@ -8,7 +8,7 @@ import { WodError } from "../common/errors.ts";
 import { type Config, loadConfig, type WorkshopEntry } from "../config/load.ts";
 import { checkTemplates, PLATFORM_VARS } from "../config/template.ts";
 import { connectionFor, runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
-import { HubClient, HubSession } from "../backend/hub.ts";
+import { HubClient, hubFetch, HubSession } from "../backend/hub.ts";
 import { openStore } from "../state/store.ts";
 import { type ExecResult, JupyterServer, type KernelChannel } from "./kernel.ts";
 import {
@@ -385,7 +385,7 @@ async function runSeat(
     await hub.requestServerStart(user);
     // The student's own token, asked for with the student's credentials: the service token has no
     // `tokens` scope (it may not mint tokens for anybody), and this one dies with the run.
-    const tokRes = await fetch(`${hub.base}/hub/api/users/${user}/tokens`, {
+    const tokRes = await hubFetch(`${hub.base}/hub/api/users/${user}/tokens`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
@@ -515,7 +515,7 @@ async function runSeat(
   } finally {
     if (tokenId && userToken) {
       // The token deletes itself (a user token may manage the user's own tokens).
-      await fetch(`${hub.base}/hub/api/users/${user}/tokens/${encodeURIComponent(tokenId)}`, {
+      await hubFetch(`${hub.base}/hub/api/users/${user}/tokens/${encodeURIComponent(tokenId)}`, {
         method: "DELETE",
         headers: { authorization: `token ${userToken}` },
         signal: AbortSignal.timeout(30_000),

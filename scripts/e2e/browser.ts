@@ -1,8 +1,12 @@
 // Debian's Chromium driven by playwright-core (docs/testbed.md): headless, no sandbox (root), no background
-// networking, a fresh profile per launch. Used by the end-to-end test: log in on the JupyterHub 3.0
-// login page as the student, open the entry notebook in the classic notebook UI, take a screenshot.
-// Errors never carry the password (it is replaced before an error leaves this module).
-import { chromium } from "playwright-core";
+// networking, a fresh profile per launch. Used by the end-to-end tests: log in on the JupyterHub login
+// page as the student (over HTTPS through the backend's nginx), land on the server's default page (the
+// workshop's entry notebook in JupyterLab), open notebooks, run their first code cell, take screenshots.
+// The hub's self-signed certificate is accepted by its key alone (--ignore-certificate-errors-spki-list
+// with that one key), never by switching certificate checks off. Errors never carry the password (it is
+// replaced before an error leaves this module).
+import { chromium, type Page } from "playwright-core";
+import { X509Certificate } from "node:crypto";
 import { redactText } from "../common/exec.ts";
 
 export const CHROMIUM = Deno.env.get("WOD_CHROMIUM") ?? "/usr/bin/chromium";
@@ -20,32 +24,111 @@ export const CHROMIUM_ARGS = [
 
 export type LoginOutcome = { ok: true; url: string } | { ok: false; url: string; message: string };
 
+export interface NotebookView {
+  path: string;
+  title: string;
+  cells: number;
+  /** The kernel's display name in JupyterLab's toolbar ("Bash", "Python 3 (ipykernel)"). */
+  kernel: string;
+  /** Output of the first code cell, run in the browser (when asked for). */
+  output?: string;
+  screenshot?: string;
+}
+
 export interface BrowserRun {
   login: LoginOutcome;
+  /** Path the student's server opened on after the login (its default URL), decoded. */
+  landed?: string;
   /** Set when the login worked and a notebook was asked for. */
-  notebook?: { title: string; cells: number; screenshot: string };
+  notebook?: NotebookView;
+  /** The notebooks of `run`, each opened and its first code cell run. */
+  ran?: NotebookView[];
+}
+
+/** The base64 SHA-256 of a PEM certificate's public key (SubjectPublicKeyInfo), as Chromium pins it. */
+export async function spkiPin(certPem: string): Promise<string> {
+  const cert = new X509Certificate(certPem);
+  const der = cert.publicKey.export({ type: "spki", format: "der" });
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(der)));
+  return btoa(String.fromCharCode(...hash));
+}
+
+/** Open `path` (relative to the server's root) in JupyterLab and wait for its cells and an idle kernel. */
+async function openNotebook(page: Page, hubUrl: string, user: string, path: string, timeout: number) {
+  const p = path.split("/").map(encodeURIComponent).join("/");
+  await page.goto(`${hubUrl}/user/${user}/lab/tree/${p}`);
+  await page.waitForSelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell", { timeout });
+  await waitIdle(page, timeout);
+}
+
+async function waitIdle(page: Page, timeout: number) {
+  await page.waitForSelector(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status="idle"]',
+    { timeout },
+  );
+}
+
+async function describe(page: Page, path: string): Promise<NotebookView> {
+  const panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)");
+  return {
+    path,
+    title: await page.title(),
+    cells: await panel.locator(".jp-Notebook .jp-Cell").count(),
+    kernel: ((await panel.locator(".jp-KernelName").first().textContent()) ?? "").trim(),
+  };
+}
+
+/** Run the open notebook's first code cell (click, Shift+Enter) and return its new output. */
+async function runFirstCodeCell(page: Page, timeout: number): Promise<string> {
+  const cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell").first();
+  const output = cell.locator(".jp-OutputArea");
+  const before = ((await output.textContent().catch(() => "")) ?? "").trim();
+  await cell.locator(".jp-InputArea-editor").click();
+  await page.keyboard.press("Shift+Enter");
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const now = ((await output.textContent().catch(() => "")) ?? "").trim();
+    const prompt = ((await cell.locator(".jp-InputPrompt").first().textContent()) ?? "").trim();
+    if (now && now !== before && /\[\d+\]/.test(prompt)) {
+      await waitIdle(page, timeout);
+      return ((await output.textContent()) ?? "").trim();
+    }
+    if (Date.now() > deadline) throw new Error(`the first code cell gave no new output (prompt ${prompt})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /**
- * Logs in at `${hubUrl}/hub/login`; when `notebookPath` is given and the login worked, opens
- * `/user/<user>/notebooks/<notebookPath>`, waits for its cells and saves a full-page screenshot.
+ * Logs in at `${hubUrl}/hub/login` and waits for the student's server to open its default page;
+ * when `notebookPath` is given and the login worked, opens it in JupyterLab (running its first code
+ * cell with `runFirstCell`) and saves a screenshot; then opens each notebook of `run` and runs its
+ * first code cell. `tlsCert`: the hub's PEM certificate, accepted by its key (a private CA's hub).
  */
 export async function hubBrowserSession(opts: {
   hubUrl: string;
   username: string;
   password: string;
   notebookPath?: string;
+  runFirstCell?: boolean;
+  run?: string[];
   screenshot?: string;
   timeoutMs?: number;
+  tlsCert?: string;
 }): Promise<BrowserRun> {
   const profile = await Deno.makeTempDir({ prefix: "wod-chromium-" });
   const timeout = opts.timeoutMs ?? 120_000;
+  const args = [...CHROMIUM_ARGS];
+  if (opts.tlsCert) {
+    args.push(
+      `--ignore-certificate-errors-spki-list=${await spkiPin(await Deno.readTextFile(opts.tlsCert))}`,
+    );
+  }
   let context;
   try {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args,
       viewport: { width: 1280, height: 900 },
       timeout,
     });
@@ -76,17 +159,25 @@ export async function hubBrowserSession(opts: {
       }
     }
     const run: BrowserRun = { login };
-    if (login.ok && opts.notebookPath) {
-      const path = opts.notebookPath.split("/").map(encodeURIComponent).join("/");
-      await page.goto(`${opts.hubUrl}/user/${opts.username}/notebooks/${path}`);
-      await page.waitForSelector("#notebook-container .cell", { timeout });
-      // Let the kernel indicator and the rendered markdown settle before the picture.
-      await page.waitForSelector("#kernel_indicator_icon.kernel_idle_icon", { timeout }).catch(() => {});
-      const cells = await page.locator("#notebook-container .cell").count();
-      const title = await page.title();
+    if (!login.ok) return run;
+    // The server's default page: JupyterLab on the workshop's entry notebook.
+    await page.waitForLoadState("load");
+    run.landed = decodeURIComponent(new URL(page.url()).pathname);
+    if (opts.notebookPath) {
+      await openNotebook(page, opts.hubUrl, opts.username, opts.notebookPath, timeout);
+      const view = await describe(page, opts.notebookPath);
+      if (opts.runFirstCell) view.output = await runFirstCodeCell(page, timeout);
       const shot = opts.screenshot ?? `${profile}.png`;
       await page.screenshot({ path: shot, fullPage: false });
-      run.notebook = { title, cells, screenshot: shot };
+      view.screenshot = shot;
+      run.notebook = view;
+    }
+    run.ran = [];
+    for (const path of opts.run ?? []) {
+      await openNotebook(page, opts.hubUrl, opts.username, path, timeout);
+      const view = await describe(page, path);
+      view.output = await runFirstCodeCell(page, timeout);
+      run.ran.push(view);
     }
     return run;
   } catch (err) {

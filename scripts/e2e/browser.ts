@@ -1,7 +1,7 @@
 // Debian's Chromium driven by playwright-core (docs/testbed.md): headless, no sandbox (root), no background
 // networking, a fresh profile per launch. Used by the end-to-end tests: log in on the JupyterHub login
 // page as the student (over HTTPS through the backend's nginx), land on the server's default page (the
-// workshop's entry notebook in JupyterLab), open notebooks, run their first code cell, take screenshots.
+// workshop's entry notebook in JupyterLab), open notebooks with their kernels, take screenshots.
 // The hub's self-signed certificate is accepted by its key alone (--ignore-certificate-errors-spki-list
 // with that one key), never by switching certificate checks off. Errors never carry the password (it is
 // replaced before an error leaves this module).
@@ -30,7 +30,7 @@ export interface NotebookView {
   cells: number;
   /** The kernel's display name in JupyterLab's toolbar ("Bash", "Python 3 (ipykernel)"). */
   kernel: string;
-  /** Output of the first code cell, run in the browser (when asked for). */
+  /** Output of the first code cell, run in the browser (runFirstCell). */
   output?: string;
   screenshot?: string;
 }
@@ -41,7 +41,7 @@ export interface BrowserRun {
   landed?: string;
   /** Set when the login worked and a notebook was asked for. */
   notebook?: NotebookView;
-  /** The notebooks of `run`, each opened and its first code cell run. */
+  /** The notebooks of `run`, each opened in JupyterLab with its kernel started. */
   ran?: NotebookView[];
 }
 
@@ -56,12 +56,23 @@ export async function spkiPin(certPem: string): Promise<string> {
 /** Open `path` (relative to the server's root) in JupyterLab and wait for its cells and an idle kernel. */
 async function openNotebook(page: Page, hubUrl: string, user: string, path: string, timeout: number) {
   const p = path.split("/").map(encodeURIComponent).join("/");
-  await page.goto(`${hubUrl}/user/${user}/lab/tree/${p}`);
+  // ?reset: a fresh workspace (only this notebook open, not the ones the last visit left open).
+  await page.goto(`${hubUrl}/user/${user}/lab/tree/${p}?reset`);
   await page.waitForSelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell", { timeout });
   await waitIdle(page, timeout);
 }
 
 async function waitIdle(page: Page, timeout: number) {
+  // The notebook's kernel attached (the toolbar names it) and idle.
+  await page.waitForFunction(
+    `(() => {
+      const panel = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden)");
+      const name = panel?.querySelector(".jp-KernelName")?.textContent?.trim() ?? "";
+      return name !== "" && name !== "No Kernel" && !/^(Kernel|Connecting)/.test(name);
+    })()`,
+    undefined,
+    { timeout },
+  );
   await page.waitForSelector(
     '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status="idle"]',
     { timeout },
@@ -78,21 +89,27 @@ async function describe(page: Page, path: string): Promise<NotebookView> {
   };
 }
 
-/** Run the open notebook's first code cell (click, Shift+Enter) and return its new output. */
+/** Run the open notebook's first code cell (made the active cell, then the toolbar's run button) and
+ * return its new output. */
 async function runFirstCodeCell(page: Page, timeout: number): Promise<string> {
   const cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell").first();
   const output = cell.locator(".jp-OutputArea");
   const before = ((await output.textContent().catch(() => "")) ?? "").trim();
-  await cell.locator(".jp-InputArea-editor").click();
-  await page.keyboard.press("Shift+Enter");
+  for (let i = 0; i < 10; i++) {
+    await cell.scrollIntoViewIfNeeded();
+    await cell.locator(".jp-InputPrompt").first().click();
+    if (/jp-mod-active/.test((await cell.getAttribute("class")) ?? "")) break;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  await page.locator(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) [data-command="notebook:run-cell-and-select-next"]',
+  )
+    .first().click();
   const deadline = Date.now() + timeout;
   for (;;) {
     const now = ((await output.textContent().catch(() => "")) ?? "").trim();
     const prompt = ((await cell.locator(".jp-InputPrompt").first().textContent()) ?? "").trim();
-    if (now && now !== before && /\[\d+\]/.test(prompt)) {
-      await waitIdle(page, timeout);
-      return ((await output.textContent()) ?? "").trim();
-    }
+    if (now && now !== before && /\[\d+\]/.test(prompt)) return now;
     if (Date.now() > deadline) throw new Error(`the first code cell gave no new output (prompt ${prompt})`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -100,17 +117,17 @@ async function runFirstCodeCell(page: Page, timeout: number): Promise<string> {
 
 /**
  * Logs in at `${hubUrl}/hub/login` and waits for the student's server to open its default page;
- * when `notebookPath` is given and the login worked, opens it in JupyterLab (running its first code
- * cell with `runFirstCell`) and saves a screenshot; then opens each notebook of `run` and runs its
- * first code cell. `tlsCert`: the hub's PEM certificate, accepted by its key (a private CA's hub).
+ * when `notebookPath` is given and the login worked, opens it in JupyterLab (its kernel started and
+ * idle) and saves a screenshot; then opens each notebook of `run` the same way. `tlsCert`: the hub's PEM certificate, accepted by its key (a private CA's hub).
  */
 export async function hubBrowserSession(opts: {
   hubUrl: string;
   username: string;
   password: string;
   notebookPath?: string;
-  runFirstCell?: boolean;
   run?: string[];
+  /** Also run the first code cell of each notebook opened, in the browser. */
+  runFirstCell?: boolean;
   screenshot?: string;
   timeoutMs?: number;
   tlsCert?: string;
@@ -124,6 +141,7 @@ export async function hubBrowserSession(opts: {
     );
   }
   let context;
+  const consoleErrors: string[] = [];
   try {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -134,6 +152,9 @@ export async function hubBrowserSession(opts: {
     });
     const page = context.pages()[0] ?? await context.newPage();
     page.setDefaultTimeout(timeout);
+    page.on("console", (m) => {
+      if (m.type() === "error" || m.type() === "warning") consoleErrors.push(m.text().slice(0, 300));
+    });
     await page.goto(`${opts.hubUrl}/hub/login`);
     await page.fill("input[name=username]", opts.username);
     await page.fill("input[name=password]", opts.password);
@@ -148,10 +169,13 @@ export async function hubBrowserSession(opts: {
       const url = page.url();
       if (new URL(url).pathname.startsWith(`/user/${opts.username}/`)) login = { ok: true, url };
       else {
-        const err = await page.locator("p.login_error, .login_error, .alert-danger").first().textContent({
-          timeout: 200,
-        })
-          .catch(() => null);
+        // Only the login page's own message (the spawn-pending page has a hidden error box).
+        const onLogin = new URL(url).pathname.startsWith("/hub/login");
+        const err = onLogin
+          ? await page.locator("p.login_error, .login_error, .alert-danger").first().textContent({
+            timeout: 200,
+          }).catch(() => null)
+          : null;
         if (err && err.trim()) login = { ok: false, url, message: err.trim() };
         else if (Date.now() > deadline) {
           login = { ok: false, url, message: "no redirect to the user's server" };
@@ -176,13 +200,18 @@ export async function hubBrowserSession(opts: {
     for (const path of opts.run ?? []) {
       await openNotebook(page, opts.hubUrl, opts.username, path, timeout);
       const view = await describe(page, path);
-      view.output = await runFirstCodeCell(page, timeout);
+      if (opts.runFirstCell) view.output = await runFirstCodeCell(page, timeout);
       run.ran.push(view);
     }
     return run;
   } catch (err) {
     const e = err as Error;
-    throw new Error(redactText(`Browser session failed: ${e.message}`, [opts.password]));
+    const tail = consoleErrors.slice(-6).join(" | ");
+    throw new Error(
+      redactText(`Browser session failed: ${e.message}${tail ? ` (browser console: ${tail})` : ""}`, [
+        opts.password,
+      ]),
+    );
   } finally {
     await context?.close().catch(() => {});
     await Deno.remove(profile, { recursive: true }).catch(() => {});

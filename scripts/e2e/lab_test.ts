@@ -10,6 +10,7 @@ import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { CORPUS, runWod, sandboxEnvYaml } from "../config/testing.ts";
 import { ensureSandbox, sandboxSsh, sandboxTls } from "../backend/sandbox.ts";
 import { hubFetch } from "../backend/hub.ts";
+import { JupyterServer } from "../content/kernel.ts";
 import { runSeatTasks } from "../backend/seats.ts";
 import { hubBrowserSession } from "./browser.ts";
 
@@ -18,10 +19,43 @@ const isRoot = Deno.uid() === 0;
 const API101 = join(CORPUS, "wod-notebooks/WKSHP-API101");
 const log = () => {};
 
-/** A temp repo with WKSHP-Shell101 on seats 74-75 of the sandbox. */
+/**
+ * Run `code` in a `kernel` session of `user`'s server for `path`, over the hub's HTTPS entry (REST and
+ * the kernel's wss channel through nginx), with a token the student asks for with the password.
+ */
+async function runCell(
+  hubUrl: string,
+  user: string,
+  password: string,
+  path: string,
+  kernel: string,
+  code: string,
+) {
+  const tok = await hubFetch(`${hubUrl}/hub/api/users/${user}/tokens`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ auth: { username: user, password }, note: "lab test", expires_in: 600 }),
+  });
+  assertEquals(tok.status, 201, `no token for ${user}`);
+  const server = new JupyterServer(`${hubUrl}/user/${user}`, (await tok.json() as { token: string }).token);
+  const session = await server.createSession(path, kernel);
+  const channel = await server.connect(session.kernel.id);
+  try {
+    const r = await channel.execute(code, 60_000);
+    assertEquals(r.status, "ok", JSON.stringify(r.error));
+    return r.outputs.map((o) => "text" in o ? o.text : "").join("");
+  } finally {
+    channel.close();
+    await server.deleteSession(session.id).catch(() => {});
+  }
+}
+
+/** A temp repo with WKSHP-Shell101 on seats 74-75 of the sandbox (its capacity lowered to fit). */
 async function repo(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "wod-lab-test-" });
   cpSync(join(REPO, "workshops/WKSHP-Shell101"), join(root, "workshops/WKSHP-Shell101"), { recursive: true });
+  const ws = join(root, "workshops/WKSHP-Shell101/workshop.yaml");
+  await Deno.writeTextFile(ws, (await Deno.readTextFile(ws)).replace(/^capacity: .*$/m, "capacity: 2"));
   await Deno.mkdir(join(root, "environments"));
   await Deno.writeTextFile(
     join(root, "environments/local.yaml"),
@@ -72,7 +106,7 @@ Deno.test({
     try {
       const err = await fetch(`${info.hub_url}/hub/api/`, { client: plain } as RequestInit).then(
         () => "",
-        (e) => String(e),
+        (e) => `${e} ${(e as Error).cause}`,
       );
       assertMatch(err, /certificate|UnknownIssuer|invalid peer/i);
     } finally {
@@ -83,7 +117,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "in Chromium over HTTPS a student logs in with the delivered password, lands on the readme-first notebook in JupyterLab and runs a Python and a Bash cell",
+    "in Chromium over HTTPS a student logs in with the delivered password, lands on the readme-first notebook in JupyterLab, opens Python and Bash notebooks, and cells run in both kernels",
   ignore: !isRoot,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -119,15 +153,40 @@ Deno.test({
         username: user,
         password: created.password!,
         run: ["py.ipynb", "sh.ipynb"],
+        runFirstCell: true,
         tlsCert: (await sandboxTls()).cert,
       });
-      assert(run.login.ok, run.login.ok ? "" : run.login.message);
+      assert(run.login.ok, run.login.ok ? "" : `login failed at ${run.login.url}: ${run.login.message}`);
       assertEquals(run.landed, `/user/${user}/lab/tree/WKSHP-Shell101/0-ReadMeFirst.ipynb`);
       const [py, sh] = run.ran!;
       assertMatch(py.kernel, /Python 3/);
-      assertMatch(py.output!, /python 42 3/);
       assertEquals(sh.kernel, "Bash");
+      // Run in JupyterLab (click, run button), and again over the kernel API.
+      assertMatch(py.output!, /python 42 3/);
       assertMatch(sh.output!, /bash 42 5/);
+      const pw = created.password!;
+      assertMatch(
+        await runCell(
+          info.hub_url,
+          user,
+          pw,
+          "py.ipynb",
+          "python3",
+          "import sys\nprint('python', 6 * 7, sys.version_info[0])",
+        ),
+        /python 42 3/,
+      );
+      assertMatch(
+        await runCell(
+          info.hub_url,
+          user,
+          pw,
+          "sh.ipynb",
+          "bash",
+          'echo "bash $((6 * 7)) ${BASH_VERSINFO[0]}"',
+        ),
+        /bash 42 5/,
+      );
     } finally {
       await runSeatTasks({
         root,
@@ -180,16 +239,30 @@ Deno.test({
         runFirstCell: true,
         tlsCert: (await sandboxTls()).cert,
       });
-      assert(run.login.ok, run.login.ok ? "" : run.login.message);
+      assert(run.login.ok, run.login.ok ? "" : `login failed at ${run.login.url}: ${run.login.message}`);
       assertEquals(run.landed, `/user/${user}/lab/tree/WKSHP-API101/0-ReadMeFirst.ipynb`);
       assertEquals(run.notebook!.kernel, "Bash");
-      // `curl --version` on the backend (the corpus notebook's saved output is another curl's).
-      assertMatch(run.notebook!.output!, /^curl \d+\.\d+/);
-      const curl = await sandboxSsh(info, ["curl", "--version"]);
-      assert(
-        run.notebook!.output!.startsWith(curl.stdout.split(" ").slice(0, 2).join(" ")),
-        run.notebook!.output,
+      // Its first code cell (`curl --version`) in the notebook's own Bash kernel: the backend's curl (the
+      // corpus notebook's saved output is another curl's).
+      const nb = JSON.parse(
+        await Deno.readTextFile(join(root, "workshops/WKSHP-API101/1-WKSHP-REST_API_Basics.ipynb")),
+      ) as { cells: { cell_type: string; source: string | string[] }[] };
+      const first = nb.cells.find((c) => c.cell_type === "code")!;
+      const code = Array.isArray(first.source) ? first.source.join("") : first.source;
+      const out = await runCell(
+        info.hub_url,
+        user,
+        created.password!,
+        "WKSHP-API101/1-WKSHP-REST_API_Basics.ipynb",
+        "bash",
+        code,
       );
+      const curl = await sandboxSsh(info, ["curl", "--version"]);
+      const version = curl.stdout.split(" ").slice(0, 2).join(" ");
+      assertMatch(out, /^curl \d+\.\d+/);
+      assert(out.startsWith(version), out);
+      // The same cell run in JupyterLab (click, run button) printed it too.
+      assert(run.notebook!.output!.startsWith(version), run.notebook!.output);
     } finally {
       await runSeatTasks({
         root,

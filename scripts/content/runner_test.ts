@@ -83,7 +83,7 @@ Deno.test({
           `expected "count: 2", got "count: 3"`,
       );
       at(
-        'workshops/WKSHP-Broken101/2-Bash.ipynb: MissingKernel: the notebook names kernel "bash" (Bash), ' +
+        'workshops/WKSHP-Broken101/2-Pwsh.ipynb: MissingKernel: the notebook names kernel "powershell" (PowerShell), ' +
           "which is not installed on backend jup1 (installed: ",
       );
       // Cells 2, 6 (skip), 7 (raises, expected) and 8 (checked, equal after normalisation) are not reported.

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { ensureSandbox, type SandboxInfo, sandboxSsh } from "./sandbox.ts";
-import { HubClient, HubSession } from "./hub.ts";
+import { HubClient, hubFetch, HubSession, hubWebSocket } from "./hub.ts";
 import { runSeatTasks, type SeatResult, type SeatTask } from "./seats.ts";
 import { loadConfig } from "../config/load.ts";
 
@@ -114,16 +114,14 @@ import { sandboxEnvYaml } from "../config/testing.ts";
 /** Runs `code` in a new python3 kernel of `user`'s server (Jupyter messaging over the kernel's websocket). */
 async function runInKernel(hubUrl: string, user: string, token: string, code: string): Promise<string> {
   const auth = { Authorization: `token ${token}` };
-  const res = await fetch(`${hubUrl}/user/${user}/api/kernels`, {
+  const res = await hubFetch(`${hubUrl}/user/${user}/api/kernels`, {
     method: "POST",
     headers: { ...auth, "Content-Type": "application/json" },
     body: JSON.stringify({ name: "python3" }),
   });
   if (res.status !== 201) throw new Error(`kernel not started: HTTP ${res.status} ${await res.text()}`);
   const { id } = await res.json() as { id: string };
-  const ws = new WebSocket(
-    `${hubUrl.replace(/^http/, "ws")}/user/${user}/api/kernels/${id}/channels?token=${token}`,
-  );
+  const ws = hubWebSocket(`${hubUrl.replace(/^http/, "ws")}/user/${user}/api/kernels/${id}/channels`, auth);
   const msgId = crypto.randomUUID();
   const out: string[] = [];
   let reply: string | undefined;
@@ -171,7 +169,7 @@ async function runInKernel(hubUrl: string, user: string, token: string, code: st
 
 /** A hub API token of the student, from their own password (the service token cannot mint tokens). */
 async function studentToken(hubUrl: string, user: string, password: string): Promise<string> {
-  const res = await fetch(`${hubUrl}/hub/api/users/${user}/tokens`, {
+  const res = await hubFetch(`${hubUrl}/hub/api/users/${user}/tokens`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ auth: { username: user, password }, note: "attack test" }),

@@ -2,6 +2,61 @@
 // form, cookies, the single-user server's OAuth round trip, the contents API) for end-to-end checks.
 import { WodError } from "../common/errors.ts";
 
+// TLS trust for hubs behind a private CA (the sandbox's self-signed pair, or an operator's CA named in
+// WOD_HUB_CA_FILE, several separated by ":"): added to the default roots for hub requests only, never
+// a global switch-off of certificate checks.
+const trusted = new Set<string>();
+let client: Deno.HttpClient | undefined;
+
+/** Trust the PEM CA certificate(s) in `file` for requests to hubs (idempotent). */
+export function trustHubCa(file: string): void {
+  if (!file || trusted.has(file)) return;
+  trusted.add(file);
+  client?.close();
+  client = undefined;
+}
+
+/** The PEM texts of the CAs trusted for hubs (WOD_HUB_CA_FILE and trustHubCa's). */
+export function hubCaCerts(): string[] {
+  const files = [...(Deno.env.get("WOD_HUB_CA_FILE") ?? "").split(":").filter(Boolean), ...trusted];
+  return files.map((f) => {
+    try {
+      return Deno.readTextFileSync(f);
+    } catch (e) {
+      throw new WodError(
+        `Cannot read the hub CA certificate ${f}: ${
+          (e as Error).message
+        }; fix WOD_HUB_CA_FILE or bring the sandbox up`,
+      );
+    }
+  });
+}
+
+/** The HTTP client for hub requests (undefined: the default one, when no private CA is trusted). */
+export function hubHttpClient(): Deno.HttpClient | undefined {
+  if (!client) {
+    const caCerts = hubCaCerts();
+    if (caCerts.length === 0) return undefined;
+    client = Deno.createHttpClient({ caCerts });
+  }
+  return client;
+}
+
+/** fetch() for hub URLs: trusts the hubs' private CAs. */
+export function hubFetch(url: string | URL, init: RequestInit = {}): Promise<Response> {
+  const c = hubHttpClient();
+  return fetch(url, c ? { ...init, client: c } as RequestInit : init);
+}
+
+/** A WebSocket to a hub URL (wss: trusts the hubs' private CAs), with optional handshake headers. */
+export function hubWebSocket(url: string, headers?: Record<string, string>): WebSocket {
+  const c = hubHttpClient();
+  const opts: Record<string, unknown> = {};
+  if (headers) opts.headers = headers;
+  if (c) opts.client = c;
+  return new (WebSocket as unknown as new (u: string, o: Record<string, unknown>) => WebSocket)(url, opts);
+}
+
 export interface HubServer {
   name: string;
   ready: boolean;
@@ -40,7 +95,7 @@ export class HubClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${this.base}/hub/api${path}`, {
+    const res = await hubFetch(`${this.base}/hub/api${path}`, {
       method,
       headers: {
         Authorization: `token ${this.token}`,
@@ -170,7 +225,7 @@ export class HubSession {
     const url = path.startsWith("http") ? path : `${this.base}${path}`;
     const headers = new Headers(init.headers);
     if (this.cookies.size) headers.set("Cookie", this.cookieHeader());
-    const res = await fetch(url, { ...init, headers, redirect: "manual" });
+    const res = await hubFetch(url, { ...init, headers, redirect: "manual" });
     this.keep(res);
     return res;
   }
@@ -191,26 +246,44 @@ export class HubSession {
     throw new WodError(`Too many redirects from ${path} at ${this.base}`);
   }
 
-  /** The hub's login form (JupyterHub 3: a plain form POST). True when the hub accepted the password. */
+  /** The value of a cookie this session holds. */
+  cookie(name: string): string | undefined {
+    return this.cookies.get(name);
+  }
+
+  /**
+   * The hub's login form, as a browser fills it: GET the form (its XSRF token, JupyterHub 4.1+), then
+   * POST the name, password and token. True when the hub accepted the password.
+   */
   async login(password: string): Promise<boolean> {
+    const form = await this.fetch("/hub/login");
+    const html = await form.text();
+    const xsrf = html.match(/name="_xsrf"\s+value="([^"]+)"/)?.[1] ?? this.cookies.get("_xsrf");
+    const body = new URLSearchParams({ username: this.username, password });
+    if (xsrf) body.set("_xsrf", xsrf.replaceAll("&#124;", "|").replaceAll("&amp;", "&"));
     const res = await this.fetch("/hub/login", {
       method: "POST",
-      headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ username: this.username, password }).toString(),
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Referer: `${this.base}/hub/login` },
+      body: body.toString(),
     });
     await res.body?.cancel();
     return res.status === 302;
   }
 
-  /** Open the user's server (OAuth round trip), waiting until it is up. */
-  async openServer(timeoutMs = 60_000): Promise<void> {
+  /**
+   * Open the user's server (spawn, OAuth round trip), waiting until it is up. Returns the path the
+   * server lands on (its default URL: the workshop's entry notebook in JupyterLab).
+   */
+  async openServer(timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
+    const home = `/user/${this.username}/`;
     let last = "";
     while (Date.now() < deadline) {
-      const { res, url } = await this.follow(`/user/${this.username}/tree`);
+      const { res, url } = await this.follow(home);
       await res.body?.cancel();
-      if (res.status === 200 && new URL(url).pathname.startsWith(`/user/${this.username}/tree`)) return;
-      last = `${res.status} at ${new URL(url).pathname}`;
+      const path = new URL(url).pathname;
+      if (res.status === 200 && path.startsWith(home)) return decodeURIComponent(path);
+      last = `${res.status} at ${path}`;
       await new Promise((r) => setTimeout(r, 500));
     }
     throw new WodError(
@@ -222,7 +295,7 @@ export class HubSession {
   async contents(path: string, owner = this.username): Promise<{ status: number; model?: ContentsModel }> {
     const p = path.split("/").map(encodeURIComponent).join("/");
     const res = await this.fetch(`/user/${owner}/api/contents/${p}?content=1`, {
-      headers: { Referer: `${this.base}/user/${owner}/tree` },
+      headers: { Referer: `${this.base}/user/${owner}/lab` },
     });
     if (res.status !== 200) {
       await res.body?.cancel();

@@ -30,6 +30,9 @@ export const INSTALL_VARS: {
   { field: "backends[].uid_base", variable: "wod_backend_uid_base", get: (_, b) => b.uid_base },
   { field: "backends[].fqdn", variable: "wod_backend_fqdn", get: (_, b) => b.fqdn },
   { field: "backends[].hub_url", variable: "wod_backend_hub_url", get: (_, b) => b.hub_url },
+  { field: "kernels", variable: "wod_backend_kernels", get: (e) => e.kernels },
+  { field: "backends[].tls_cert", variable: "wod_backend_tls_cert_src", get: (_, b) => b.tls_cert },
+  { field: "backends[].tls_key", variable: "wod_backend_tls_key_src", get: (_, b) => b.tls_key },
 ];
 
 /** The extra variables of one backend's install, from the environment file (INSTALL_VARS). */

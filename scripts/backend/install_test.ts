@@ -2,6 +2,7 @@
 // what it installs (accounts, kernels, hub with a least-privilege service token) and a fail2ban jail
 // that really bans an address after repeated failed logins.
 import net from "node:net";
+import tls from "node:tls";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "../common/assert.ts";
 import { ensureSandbox, installSandbox, sandboxNftTable, sandboxSsh } from "./sandbox.ts";
@@ -17,16 +18,21 @@ let ATTACKER = "";
 let SPOOFED = "";
 let HOST = "";
 
-/** One raw HTTP request from `local` (bound source address); resolves to the status, or 0 when refused. */
-function requestFrom(local: string, port: number, request: string): Promise<number> {
+/**
+ * One raw HTTP request from `local` (bound source address), over TLS trusting `ca` when given;
+ * resolves to the status, or 0 when refused.
+ */
+function requestFrom(local: string, port: number, request: string, ca?: string): Promise<number> {
   return new Promise((resolve) => {
     let data = "";
-    const s = net.connect({ host: HOST, port, localAddress: local });
+    const raw = net.connect({ host: HOST, port, localAddress: local });
+    const s = ca ? tls.connect({ socket: raw, ca, servername: "localhost" }) : raw;
+    if (ca) raw.on("error", () => resolve(0));
     s.setTimeout(15_000, () => {
       s.destroy();
       resolve(0);
     });
-    s.on("connect", () => s.write(request));
+    s.on(ca ? "secureConnect" : "connect", () => s.write(request));
     s.on("data", (d) => {
       data += String(d);
       const m = data.match(/^HTTP\/1\.[01] (\d{3})/);
@@ -43,7 +49,7 @@ function requestFrom(local: string, port: number, request: string): Promise<numb
 function loginRequest(port: number): string {
   const body = "username=student39&password=not-the-password";
   return `POST /hub/login HTTP/1.1\r\nHost: ${HOST}:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
-    `X-Real-Ip: ${SPOOFED}\r\nX-Forwarded-For: ${SPOOFED}\r\n` +
+    `X-Real-Ip: ${SPOOFED}\r\nX-Forwarded-For: ${SPOOFED}\r\nX-Wod-Edge: a-guess\r\n` +
     `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
 }
 
@@ -68,8 +74,10 @@ Deno.test({
       "ls",
       "/usr/share/jupyter/kernels",
       "/usr/local/share/jupyter/kernels",
+      "/opt/jupyterhub/share/jupyter/kernels",
     ]);
     assertMatch(kernels.stdout, /python3/);
+    assertMatch(kernels.stdout, /bash/);
     assertMatch(kernels.stdout, /deno/);
 
     const hub = await HubClient.fromTokenFile(info.hub_url, info.hub_token_file);
@@ -107,6 +115,7 @@ Deno.test({
     [ATTACKER, SPOOFED] = info.client_addresses;
     HOST = info.host;
     const port = Number(new URL(info.hub_url).port);
+    const ca = await Deno.readTextFile(info.ca_file);
     const jail = "wod-jupyterhub";
     await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", ATTACKER]);
     await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", SPOOFED]);
@@ -116,7 +125,7 @@ Deno.test({
       );
       assert(max >= 2 && max <= 20, `maxretry ${max}`);
       assertEquals(
-        await requestFrom(ATTACKER, port, "GET /hub/login HTTP/1.0\r\n\r\n"),
+        await requestFrom(ATTACKER, port, "GET /hub/login HTTP/1.0\r\n\r\n", ca),
         200,
         "not reachable before",
       );
@@ -143,12 +152,12 @@ Deno.test({
           "",
         ].join("\n"),
       );
-      assertEquals(inside.stdout.trim(), "200", inside.stderr);
+      assertEquals(inside.stdout.trim(), "403", inside.stderr);
       for (let i = 0; i < max; i++) {
-        // A wrong password: JupyterHub 3 answers with the login page again.
-        const status = await requestFrom(ATTACKER, port, loginRequest(port));
+        // A failed login through the public entry (nginx): JupyterHub 5 answers 403.
+        const status = await requestFrom(ATTACKER, port, loginRequest(port), ca);
         if (status === 0) break; // already banned (earlier failures still counted)
-        assertEquals(status, 200);
+        assertEquals(status, 403);
       }
       let banned = "";
       for (let i = 0; i < 40 && !banned.includes(ATTACKER); i++) {
@@ -167,12 +176,19 @@ Deno.test({
       assertMatch(table.stdout, new RegExp(ATTACKER.replaceAll(".", "\\.")));
       // Really banned: the hub port no longer answers that address, and still answers this machine's.
       assertEquals(
-        await requestFrom(ATTACKER, port, "GET /hub/login HTTP/1.0\r\n\r\n"),
+        await requestFrom(ATTACKER, port, "GET /hub/login HTTP/1.0\r\n\r\n", ca),
         0,
         "banned address served",
       );
-      assertEquals(await requestFrom(info.controller_address, port, "GET /hub/login HTTP/1.0\r\n\r\n"), 200);
-      assertEquals(await requestFrom(SPOOFED, port, "GET /hub/login HTTP/1.0\r\n\r\n"), 200, "victim banned");
+      assertEquals(
+        await requestFrom(info.controller_address, port, "GET /hub/login HTTP/1.0\r\n\r\n", ca),
+        200,
+      );
+      assertEquals(
+        await requestFrom(SPOOFED, port, "GET /hub/login HTTP/1.0\r\n\r\n", ca),
+        200,
+        "victim banned",
+      );
     } finally {
       await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", ATTACKER]);
       await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", SPOOFED]);

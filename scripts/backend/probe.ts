@@ -6,6 +6,7 @@ import { createHmac } from "node:crypto";
 import { Client } from "ssh2";
 import { WodError } from "../common/errors.ts";
 import type { BackendConnection } from "./seats.ts";
+import { hubFetch } from "./hub.ts";
 
 export interface BackendFacts {
   info: { student_prefix: string; students: [number, number]; home_root: string };
@@ -154,7 +155,7 @@ export async function runningServers(conn: BackendConnection): Promise<Set<strin
   const url = `${base}/hub/api/users`;
   let res: Response;
   try {
-    res = await fetch(url, { headers: { Authorization: `token ${token}` } });
+    res = await hubFetch(url, { headers: { Authorization: `token ${token}` } });
   } catch (err) {
     throw new WodError(`Cannot reach the JupyterHub API at ${url}`, { cause: err });
   }

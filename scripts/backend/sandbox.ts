@@ -25,6 +25,7 @@ import {
 } from "../config/connection.ts";
 import { environmentInstallVars, installBackends, type InstallTarget } from "./install.ts";
 import { loadConfig } from "../config/load.ts";
+import { hubFetch, trustHubCa } from "./hub.ts";
 
 export { SANDBOX_DIR };
 export const IMAGE_CACHE = Deno.env.get("WOD_SANDBOX_CACHE") ?? "/var/cache/wod/sandbox";
@@ -36,6 +37,7 @@ const IMAGE = join(IMAGE_CACHE, SUITE);
 const IMAGE_DONE = join(IMAGE, ".wod-image-complete");
 const APT_CACHE = join(IMAGE_CACHE, "apt-archives");
 const HOSTS_DIR = join(SANDBOX_DIR, "hosts");
+const TLS_DIR = join(SANDBOX_DIR, "tls");
 const LOCK_FILE = join(SANDBOX_DIR, "lock");
 const KEY_FILE = join(SANDBOX_DIR, "id_ed25519");
 const KNOWN_HOSTS = join(SANDBOX_DIR, "known_hosts");
@@ -53,8 +55,8 @@ export const SANDBOX_HUB_PORT = 8000;
  * what it downloaded goes back into the cache after the install (harvestAptArchives).
  */
 const MOUNTS: [string, string][] = [
-  [PIP_CACHE, "var/cache/wod-pip"],
-  [NPM_CACHE, "var/cache/wod-npm"],
+  [PIP_CACHE, "var/cache/wod/pip"],
+  [NPM_CACHE, "var/cache/wod/npm"],
 ];
 /** nftables table the sandbox's fail2ban bans into (inside each host's own network namespace). */
 export function sandboxNftTable(): string {
@@ -72,6 +74,10 @@ export interface SandboxInfo {
   known_hosts: string;
   hub_url: string;
   hub_token_file: string;
+  /** The CA the hub's TLS certificate is signed by (trust it for hub_url). */
+  ca_file: string;
+  /** The hub's plain-HTTP entry (redirects to hub_url). */
+  hub_http_url: string;
   pid: number;
   /** The controller's address on the host's link (never banned by the host's fail2ban). */
   controller_address: string;
@@ -128,6 +134,8 @@ function hostsAlive(s: SandboxFileState): boolean {
 }
 
 function infoOf(s: SandboxFileState, h: SandboxHostState): SandboxInfo {
+  // Whoever is handed the sandbox's hub URL can call it: its CA is trusted for hub requests.
+  trustHubCa(join(TLS_DIR, "ca.pem"));
   return {
     name: h.name,
     host: h.host,
@@ -140,6 +148,8 @@ function infoOf(s: SandboxFileState, h: SandboxHostState): SandboxInfo {
     pid: h.pid,
     controller_address: h.controller_address,
     client_addresses: h.client_addresses,
+    ca_file: join(TLS_DIR, "ca.pem"),
+    hub_http_url: `http://${h.host}`,
   };
 }
 
@@ -400,10 +410,10 @@ async function prepareRoot(
     r("etc/apt/apt.conf.d/80wod-proxy"),
     `Acquire::http::Proxy "${proxy}/";\nAcquire::https::Proxy "${proxy}/";\nAcquire::http::Pipeline-Depth "0";\n`,
   );
-  await Deno.writeTextFile(r("etc/pip.conf"), `[global]\nproxy = ${proxy}\ncache-dir = /var/cache/wod-pip\n`);
+  await Deno.writeTextFile(r("etc/pip.conf"), `[global]\nproxy = ${proxy}\ncache-dir = /var/cache/wod/pip\n`);
   await Deno.writeTextFile(
     r("etc/npmrc"),
-    `proxy=${proxy}\nhttps-proxy=${proxy}\ncache=/var/cache/wod-npm\n`,
+    `proxy=${proxy}\nhttps-proxy=${proxy}\ncache=/var/cache/wod/npm\n`,
   );
   const noProxy = `localhost,127.0.0.1,::1,${addr.host},${b.name}`;
   await Deno.writeTextFile(
@@ -560,11 +570,16 @@ function sandboxVars(): Record<string, unknown> {
  * environment's values, the same table `wod install` passes.)
  */
 function hostVars(h: SandboxHostState): Record<string, unknown> {
+  const bundle = join(hostDir(h.name), "root", CA_BUNDLE_IN_HOST);
   return {
-    // Inside its own namespace: reachable at its address from the controller, and on 127.0.0.1.
-    wod_backend_hub_ip: "0.0.0.0",
     wod_backend_token_fetch_dest: h.hub_token_file,
     wod_backend_fail2ban_ignoreip: [`${h.controller_address}/32`, "127.0.0.1/32", "::1"],
+    // The public entry: nginx on 443/80 at the host's own address, with the sandbox CA's pair.
+    wod_backend_tls_cert_src: join(TLS_DIR, "server.pem"),
+    wod_backend_tls_key_src: join(TLS_DIR, "server.key"),
+    // apt, pip and npm through the registry proxy on the controller's side of the link.
+    wod_backend_http_proxy: `http://${h.controller_address}:${PROXY_PORT}`,
+    ...(existsSync(bundle) ? { wod_backend_ca_bundle: `/${CA_BUNDLE_IN_HOST}` } : {}),
   };
 }
 
@@ -673,6 +688,7 @@ async function upLocked(log: Log): Promise<SandboxInfo[]> {
     await exec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "wod-sandbox", "-f", KEY_FILE]);
   }
   const subnet = await pickSubnet();
+  await sandboxTls(backends.map((_, i) => linkAddresses(subnet, i).host));
   const s: SandboxFileState = {
     version: 2,
     tag: SANDBOX_TAG,
@@ -702,6 +718,7 @@ async function upLocked(log: Log): Promise<SandboxInfo[]> {
     }
     const addr = linkAddresses(subnet, index);
     knownHosts += await prepareRoot(b, addr, rootfs);
+    copyCaBundle(rootfs);
     const link = await createLink(b.name, index, addr);
     const child = spawn("setsid", [
       "ip",
@@ -737,7 +754,7 @@ async function upLocked(log: Log): Promise<SandboxInfo[]> {
       controller_address: addr.controller,
       client_addresses: addr.clients,
       ssh_port: 22,
-      hub_url: `http://${addr.host}:${SANDBOX_HUB_PORT}`,
+      hub_url: `https://${addr.host}`,
       hub_token_file: join(dir, "hub-service-token"),
       pid: child.pid,
       pid_start: pidStart,
@@ -781,7 +798,7 @@ export async function ensureSandbox(log: Log = () => {}): Promise<SandboxInfo> {
 
 async function hubAnswers(hubUrl: string): Promise<boolean> {
   try {
-    const r = await fetch(`${hubUrl}/hub/api/`, { signal: AbortSignal.timeout(5000) });
+    const r = await hubFetch(`${hubUrl}/hub/api/`, { signal: AbortSignal.timeout(5000) });
     await r.body?.cancel();
     return r.status === 200;
   } catch {
@@ -857,6 +874,7 @@ async function teardown(): Promise<boolean> {
   }
   await Deno.remove(HOSTS_DIR).catch(() => {});
   for (const f of [SANDBOX_STATE_FILE, KNOWN_HOSTS, join(SANDBOX_DIR, "hub-service-token")]) {
+    await Deno.remove(TLS_DIR, { recursive: true }).catch(() => {});
     await Deno.remove(f).catch(() => {});
   }
   return stopped;
@@ -867,4 +885,78 @@ export async function sandboxDown(): Promise<boolean> {
   requireRoot();
   if (!existsSync(SANDBOX_DIR)) return false;
   return await withLock(teardown);
+}
+
+// ---------- the public entry of the sandbox's hosts: TLS ----------
+
+/** Where a host keeps this machine's CA bundle (relative to its root). */
+const CA_BUNDLE_IN_HOST = "etc/wod-sandbox-ca-bundle.pem";
+
+/**
+ * This machine may reach PyPI and npm through a TLS-inspecting egress whose CA only its own trust store
+ * holds: a sandbox host's pip and npm trust that store too (like a host behind such a proxy).
+ */
+function copyCaBundle(rootfs: string): void {
+  const hostBundle = "/etc/ssl/certs/ca-certificates.crt";
+  if (existsSync(hostBundle)) Deno.copyFileSync(hostBundle, join(rootfs, CA_BUNDLE_IN_HOST));
+}
+
+/**
+ * A self-signed CA and a server certificate it signs for the sandbox's hosts (their addresses, localhost),
+ * made once per run in SANDBOX_DIR/tls. Controller code trusts ca.pem for hub requests (trustHubCa).
+ */
+export async function sandboxTls(ips: string[] = []): Promise<{ ca: string; cert: string; key: string }> {
+  const ca = join(TLS_DIR, "ca.pem");
+  const cert = join(TLS_DIR, "server.pem");
+  const key = join(TLS_DIR, "server.key");
+  if (existsSync(ca) && existsSync(cert) && existsSync(key)) return { ca, cert, key };
+  await Deno.mkdir(TLS_DIR, { recursive: true, mode: 0o700 });
+  const caKey = join(TLS_DIR, "ca.key");
+  const csr = join(TLS_DIR, "server.csr");
+  const ext = join(TLS_DIR, "server.ext");
+  const ossl = (args: string[]) => exec("openssl", args);
+  await ossl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", caKey]);
+  await ossl([
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    caKey,
+    "-days",
+    "30",
+    "-subj",
+    "/CN=wod sandbox CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+    "-out",
+    ca,
+  ]);
+  await ossl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key]);
+  await ossl(["req", "-new", "-key", key, "-subj", "/CN=127.0.0.1", "-out", csr]);
+  await Deno.writeTextFile(
+    ext,
+    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n" +
+      `subjectAltName=${["IP:127.0.0.1", "DNS:localhost", ...ips.map((ip) => `IP:${ip}`)].join(",")}\n`,
+  );
+  await ossl([
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    ca,
+    "-CAkey",
+    caKey,
+    "-CAcreateserial",
+    "-days",
+    "30",
+    "-extfile",
+    ext,
+    "-out",
+    cert,
+  ]);
+  for (const f of [caKey, key]) await Deno.chmod(f, 0o600);
+  return { ca, cert, key };
 }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../common/assert.ts";
 import { exec } from "../common/exec.ts";
 import { ensureSandbox, sandboxSsh } from "../backend/sandbox.ts";
+import { hubFetch } from "../backend/hub.ts";
 import { runWorkflow } from "../workflows/runner.ts";
 import { cloneWorkingTree, commitAll } from "../workflows/workspace.ts";
 import { gitText as git } from "../common/git.ts";
@@ -73,7 +74,7 @@ Deno.test("compare: each kind of drift from backend facts and recorded seats, pa
 
 async function hub(info: { hub_url: string; hub_token_file: string }, method: string, path: string) {
   const token = (await Deno.readTextFile(info.hub_token_file)).trim();
-  const res = await fetch(`${info.hub_url.replace(/\/$/, "")}/hub/api${path}`, {
+  const res = await hubFetch(`${info.hub_url.replace(/\/$/, "")}/hub/api${path}`, {
     method,
     headers: { Authorization: `token ${token}` },
   });
@@ -84,7 +85,7 @@ async function hub(info: { hub_url: string; hub_token_file: string }, method: st
 async function waitRunning(info: { hub_url: string; hub_token_file: string }, user: string) {
   const token = (await Deno.readTextFile(info.hub_token_file)).trim();
   for (let i = 0; i < 40; i++) {
-    const res = await fetch(`${info.hub_url.replace(/\/$/, "")}/hub/api/users/${user}`, {
+    const res = await hubFetch(`${info.hub_url.replace(/\/$/, "")}/hub/api/users/${user}`, {
       headers: { Authorization: `token ${token}` },
     });
     const u = await res.json();

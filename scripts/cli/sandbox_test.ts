@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../common/assert.ts";
 import { ensureSandbox, ensureSandboxHosts, localSandboxBackends } from "../backend/sandbox.ts";
+import { hubFetch } from "../backend/hub.ts";
 import { DENO_CHILD_INHERIT, exec } from "../common/exec.ts";
 
 const WOD = new URL("../wod.ts", import.meta.url).pathname;
@@ -42,7 +43,7 @@ Deno.test({
       assertEquals([b.ssh_port, b.ssh_user], [22, "wod"]);
       assert((await Deno.stat(b.ssh_key)).isFile);
       assertStringIncludes(await Deno.readTextFile(b.known_hosts), `\n${b.host} ssh-ed25519 `.slice(1));
-      const hub = await fetch(`${b.hub_url}/hub/api/`);
+      const hub = await hubFetch(`${b.hub_url}/hub/api/`);
       assertEquals(hub.status, 200, `${b.name}: hub at ${b.hub_url}`);
       await hub.body?.cancel();
     }

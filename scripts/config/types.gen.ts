@@ -14,6 +14,8 @@ export type Environment = {
     auto?: boolean;
   };
   backends: Array<EnvironmentBackend>;
+  /** Jupyter kernels installed on the backends (role catalog wod_backend_kernel_catalog; default: python3 and bash). ansible, ssh and powershell are the original platform's optional extras (powershell also needs pwsh on the host). */
+  kernels?: Array<"python3" | "bash" | "ansible" | "ssh" | "powershell">;
   orders?: EnvironmentOrders;
   mail?: EnvironmentMail;
   frontend?: EnvironmentFrontend;
@@ -48,6 +50,10 @@ export type EnvironmentBackend = {
   /** Public name of the backend (hub URL host, WODBEEXTFQDN). */
   fqdn?: string;
   hub_url?: string;
+  /** PEM certificate (full chain) of the backend's HTTPS entry (nginx), a path on the controller, copied to the host by the install. */
+  tls_cert?: string;
+  /** PEM private key of tls_cert, a path on the controller. */
+  tls_key?: string;
   /** Connection details come from `wod sandbox status` (the local environment). */
   sandbox?: boolean;
   /** Student pool: student<N> accounts exist for N in [first, last]. */

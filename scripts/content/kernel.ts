@@ -3,6 +3,7 @@
 // the Jupyter messaging protocol (execute_request -> iopub status/stream/error/execute_result/
 // display_data, shell execute_reply). The token travels in the Authorization header only, never in a URL.
 import { WodError } from "../common/errors.ts";
+import { hubFetch, hubWebSocket } from "../backend/hub.ts";
 
 export interface KernelSpecs {
   default: string;
@@ -61,7 +62,7 @@ export class JupyterServer {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${this.base}/api${path}`, {
+    const res = await hubFetch(`${this.base}/api${path}`, {
       method,
       headers: {
         ...this.authHeader,
@@ -177,11 +178,7 @@ export class KernelChannel {
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("session_id", crypto.randomUUID());
     // Deno's WebSocket accepts headers: the token stays out of the URL (and of proxy logs).
-    const ws =
-      new (WebSocket as unknown as new (u: string, o: { headers: Record<string, string> }) => WebSocket)(
-        url.href,
-        { headers: server.authHeader },
-      );
+    const ws = hubWebSocket(url.href, server.authHeader);
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(
         () => reject(new WodError(`Kernel websocket ${url.pathname} did not open in time`)),

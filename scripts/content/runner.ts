@@ -8,7 +8,7 @@ import { WodError } from "../common/errors.ts";
 import { type Config, loadConfig, requireEnvironment, type WorkshopEntry } from "../config/load.ts";
 import { checkTemplates, PLATFORM_VARS } from "../config/template.ts";
 import { connectionFor, runSeatTasks, type SeatResult, type SeatTask } from "../backend/seats.ts";
-import { HubClient, HubSession } from "../backend/hub.ts";
+import { HubClient, hubFetch, HubSession } from "../backend/hub.ts";
 import { openStore } from "../state/store.ts";
 import { type ExecResult, JupyterServer, type KernelChannel } from "./kernel.ts";
 import {
@@ -361,7 +361,7 @@ async function studentToken(
   password: string,
   timeoutS: number,
 ): Promise<{ id: string; token: string }> {
-  const tokRes = await fetch(`${hub.base}/hub/api/users/${user}/tokens`, {
+  const tokRes = await hubFetch(`${hub.base}/hub/api/users/${user}/tokens`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
@@ -559,7 +559,7 @@ async function runSeat(
   } finally {
     if (tokenId && userToken) {
       // The token deletes itself (a user token may manage the user's own tokens).
-      await fetch(`${hub.base}/hub/api/users/${user}/tokens/${encodeURIComponent(tokenId)}`, {
+      await hubFetch(`${hub.base}/hub/api/users/${user}/tokens/${encodeURIComponent(tokenId)}`, {
         method: "DELETE",
         headers: { authorization: `token ${userToken}` },
         signal: AbortSignal.timeout(30_000),

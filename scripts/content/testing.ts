@@ -84,7 +84,7 @@ export async function repoCopy(): Promise<string> {
  * positions in the notebook) cell 2 passing, cell 3 raising a NameError on its line 2, cell 4 hanging
  * (time.sleep, timeout 3 s), cell 5 printing output that differs from the stored one, cell 6 tagged
  * wod:skip, cell 7 tagged wod:raises, cell 8 a checked output that still matches after normalisation;
- * 2-Bash.ipynb names the kernel "bash", which the sandbox does not have.
+ * 2-Pwsh.ipynb names the kernel "powershell", which the sandbox does not have (it has python3 and bash).
  */
 export async function addBrokenWorkshop(root: string, hangTimeoutS = 3): Promise<void> {
   const dir = join(root, "workshops/WKSHP-Broken101");
@@ -119,8 +119,8 @@ export async function addBrokenWorkshop(root: string, hangTimeoutS = 3): Promise
     ]),
   );
   await Deno.writeTextFile(
-    join(dir, "2-Bash.ipynb"),
-    notebook([code("echo hello")], { name: "bash", display_name: "Bash" }),
+    join(dir, "2-Pwsh.ipynb"),
+    notebook([code("Write-Output hello")], { name: "powershell", display_name: "PowerShell" }),
   );
   const envFile = join(root, "environments/local.yaml");
   const text = await Deno.readTextFile(envFile);

@@ -13,6 +13,7 @@ import { exec } from "../common/exec.ts";
 import { demoDown, demoUp, maildevEmails, REPO, wodCli } from "../demo/flow.ts";
 import { openStore } from "../state/store.ts";
 import { hubBrowserSession } from "./browser.ts";
+import { sandboxTls } from "../backend/sandbox.ts";
 
 const SEAT = 71;
 const USER = `student${SEAT}`;
@@ -60,6 +61,10 @@ Deno.test({
       assertMatch(mails[0].subject, /is ready/);
       assert(text.includes(`User name: ${USER}`), "the email names the user");
       assert(text.includes(st.hubUrl!), "the email names the hub URL");
+      assert(
+        text.includes(`${st.hubUrl}/hub/user-redirect/lab/tree/${NOTEBOOK}`),
+        "the email links to the entry notebook in JupyterLab",
+      );
       password = /Password:\s+(\S+)/.exec(text)?.[1] ?? "";
       assert(password.length >= 12, "the email holds a password of at least 12 characters");
 
@@ -92,7 +97,13 @@ Deno.test({
         password,
         notebookPath: NOTEBOOK,
         screenshot: shot,
+        tlsCert: (await sandboxTls()).cert,
       });
+      assertEquals(
+        run.landed,
+        `/user/${USER}/lab/tree/${NOTEBOOK}`,
+        "the student lands on the entry notebook",
+      );
       assert(run.login.ok, `the student cannot log in: ${run.login.ok ? "" : run.login.message}`);
       assert(run.notebook, "the notebook was not opened");
       assertMatch(run.notebook.title, /0-ReadMeFirst/);
@@ -113,7 +124,12 @@ Deno.test({
       assertEquals([freed?.status, freed?.customer], ["free", undefined]);
 
       phase("Chromium: the same login again");
-      const refused = await hubBrowserSession({ hubUrl: st.hubUrl!, username: USER, password });
+      const refused = await hubBrowserSession({
+        hubUrl: st.hubUrl!,
+        username: USER,
+        password,
+        tlsCert: (await sandboxTls()).cert,
+      });
       assert(!refused.login.ok, "the expired seat's password still logs in");
       assertMatch(refused.login.message, /Invalid username or password/i);
 

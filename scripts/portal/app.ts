@@ -649,7 +649,7 @@ export class Portal {
       workshop: reg.workshop,
       workshopTitle: ws?.title ?? reg.workshop,
       username: `student${reg.seat}`,
-      hubLink: hub ? `${hub}/user/student${reg.seat}/notebooks/${reg.workshop}/${entry}` : undefined,
+      hubLink: hub ? `${hub}/user/student${reg.seat}/lab/tree/${reg.workshop}/${entry}` : undefined,
       expires: held?.expires?.slice(0, 16).replace("T", " "),
       completion: reg.completion,
     };

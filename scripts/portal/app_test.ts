@@ -280,7 +280,7 @@ Deno.test({
       assertStringIncludes(cred.text, pw);
       const ready = await c.get(`/status/${token}`);
       assertStringIncludes(ready.text, 'data-status="ready"');
-      assertStringIncludes(ready.text, `/user/student${reg.seat}/notebooks/WKSHP-Test/0-ReadMeFirst.ipynb`);
+      assertStringIncludes(ready.text, `/user/student${reg.seat}/lab/tree/WKSHP-Test/0-ReadMeFirst.ipynb`);
       assert(!ready.text.includes(pw), "the status page shows the password");
       await catalogSays(c, "1 seat free");
       // Recorded state says the reminder went out: the status page says the end is near.

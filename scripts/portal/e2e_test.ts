@@ -39,8 +39,10 @@ async function waitFor<T>(what: string, ms: number, fn: () => Promise<T | undefi
 }
 
 async function journey(format: "signed" | "original", browser: boolean) {
-  const { ensureSandbox } = await import("../backend/sandbox.ts");
+  const { ensureSandbox, sandboxTls } = await import("../backend/sandbox.ts");
+  const { hubFetch } = await import("../backend/hub.ts");
   const sandbox = await ensureSandbox();
+  const hubCert = (await sandboxTls()).cert;
   const root = await Deno.makeTempDir({ prefix: "wod-portal-e2e-" });
   const email = `portal-${format}@example.org`;
   const secrets: string[] = [];
@@ -212,7 +214,7 @@ portal:
     assert(password.length >= 12, "the credentials email holds a password");
     assertStringIncludes(cred.text, `student${reg.seat}`);
     const notebook = `WKSHP-Shell101/0-ReadMeFirst.ipynb`;
-    const hubLink = `${sandbox.hub_url.replace(/\/+$/, "")}/user/student${reg.seat}/notebooks/${notebook}`;
+    const hubLink = `${sandbox.hub_url.replace(/\/+$/, "")}/user/student${reg.seat}/lab/tree/${notebook}`;
     if (page) {
       // The status page updates by itself (its script), no reload.
       await page.waitForSelector('[data-status="ready"]', { timeout: 30_000 });
@@ -223,6 +225,7 @@ portal:
         username: `student${reg.seat}`,
         password,
         notebookPath: notebook,
+        tlsCert: hubCert,
       });
       assert(run.login.ok, "the emailed password does not log in");
       assertMatch(run.notebook?.title ?? "", /0-ReadMeFirst/);
@@ -232,7 +235,7 @@ portal:
       const s = await c.get(statusPath);
       assertStringIncludes(s.text, 'data-status="ready"');
       assertStringIncludes(s.text, hubLink);
-      const login = await fetch(`${sandbox.hub_url}/hub/login`).then((r) => r.text());
+      const login = await hubFetch(`${sandbox.hub_url}/hub/login`).then((r) => r.text());
       assert(login.length > 0);
     }
     assertEquals((await portal.store.byId(reg.id))?.status, "ready");

@@ -14,25 +14,18 @@ const SEAT = 57;
 const seatsModule = new URL("../backend/seats.ts", import.meta.url);
 const haveBackend = await Deno.stat(seatsModule).then(() => true, () => false);
 
-/** JupyterHub 3.0 login form: a redirect with a session cookie when accepted; the login page again
- * (200 or 403, "Invalid username or password") when refused. */
+/** The hub's login form (HubSession: with its XSRF token): a redirect with a session cookie when
+ * accepted; 403 ("Invalid username or password") when refused. */
 async function hubLogin(hubUrl: string, username: string, password: string): Promise<"accepted" | "refused"> {
-  const res = await fetch(`${hubUrl}/hub/login?next=`, {
-    method: "POST",
-    body: new URLSearchParams({ username, password }),
-    redirect: "manual",
-  });
-  const body = await res.text();
-  if (
-    res.status === 302 &&
-    /jupyterhub-session-id|jupyterhub-hub-login/.test(res.headers.get("set-cookie") ?? "")
-  ) {
+  const { HubSession } = await import("../backend/hub.ts");
+  const session = new HubSession(hubUrl, username);
+  if (await session.login(password)) {
+    if (!session.cookie("jupyterhub-session-id") && !session.cookie("jupyterhub-hub-login")) {
+      throw new Error("The hub accepted the login without a session cookie");
+    }
     return "accepted";
   }
-  if ((res.status === 200 || res.status === 403) && /Invalid username or password/i.test(body)) {
-    return "refused";
-  }
-  throw new Error(`Unexpected answer from the hub login: ${res.status}`);
+  return "refused";
 }
 
 Deno.test({

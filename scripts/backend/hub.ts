@@ -1,6 +1,9 @@
 // A typed JupyterHub client: the REST API with a service token, and a browser-like session (login
 // form, cookies, the single-user server's OAuth round trip, the contents API) for end-to-end checks.
+import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { WodError } from "../common/errors.ts";
+import { SANDBOX_DIR } from "../config/connection.ts";
 
 // TLS trust for hubs behind a private CA (the sandbox's self-signed pair, or an operator's CA named in
 // WOD_HUB_CA_FILE, several separated by ":"): added to the default roots for hub requests only, never
@@ -16,9 +19,13 @@ export function trustHubCa(file: string): void {
   client = undefined;
 }
 
-/** The PEM texts of the CAs trusted for hubs (WOD_HUB_CA_FILE and trustHubCa's). */
+/** The CA of this machine's sandbox hosts (`wod sandbox up` makes it; root-only folder). */
+const SANDBOX_CA = join(SANDBOX_DIR, "tls", "ca.pem");
+
+/** The PEM texts of the CAs trusted for hubs (WOD_HUB_CA_FILE, trustHubCa's, this machine's sandbox CA). */
 export function hubCaCerts(): string[] {
   const files = [...(Deno.env.get("WOD_HUB_CA_FILE") ?? "").split(":").filter(Boolean), ...trusted];
+  if (existsSync(SANDBOX_CA) && !files.includes(SANDBOX_CA)) files.push(SANDBOX_CA);
   return files.map((f) => {
     try {
       return Deno.readTextFileSync(f);

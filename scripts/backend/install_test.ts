@@ -114,7 +114,8 @@ Deno.test({
     const info = await ensureSandbox();
     [ATTACKER, SPOOFED] = info.client_addresses;
     HOST = info.host;
-    const port = Number(new URL(info.hub_url).port);
+    const hubUrl = new URL(info.hub_url);
+    const port = Number(hubUrl.port || (hubUrl.protocol === "https:" ? 443 : 80));
     const ca = await Deno.readTextFile(info.ca_file);
     const jail = "wod-jupyterhub";
     await sandboxSsh(info, ["fail2ban-client", "set", jail, "unbanip", ATTACKER]);

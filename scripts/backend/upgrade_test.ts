@@ -12,7 +12,7 @@ import { loadConfig } from "../config/load.ts";
 import { REPO_ROOT, sandboxEnvYaml } from "../config/testing.ts";
 import { JupyterServer, KernelChannel } from "../content/kernel.ts";
 import { ANSIBLE_DIR } from "./ansible.ts";
-import { HubClient, HubSession } from "./hub.ts";
+import { HubClient, hubFetch, HubSession } from "./hub.ts";
 import { installBackend, installStatus } from "./install.ts";
 import { installTargets, requireCurrentInstall, staleBackends } from "./install_targets.ts";
 import { ensureSandbox, SANDBOX_DIR, sandboxSsh } from "./sandbox.ts";
@@ -116,7 +116,7 @@ Deno.test({
       const session = new HubSession(info.hub_url, USER);
       assert(await session.login(created.password!), "the student cannot log in");
       await hub.requestServerStart(USER);
-      const tok = await fetch(`${info.hub_url}/hub/api/users/${USER}/tokens`, {
+      const tok = await hubFetch(`${info.hub_url}/hub/api/users/${USER}/tokens`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ auth: { username: USER, password: created.password }, expires_in: 3600 }),

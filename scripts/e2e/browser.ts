@@ -83,7 +83,9 @@ async function describe(page: Page, path: string): Promise<NotebookView> {
   const panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)");
   return {
     path,
-    title: await page.title(),
+    // The current document tab's label: the full file name (the page title is shortened by JupyterLab).
+    title: ((await page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel")
+      .first().textContent({ timeout: 5_000 }).catch(() => null)) ?? await page.title()).trim(),
     cells: await panel.locator(".jp-Notebook .jp-Cell").count(),
     kernel: ((await panel.locator(".jp-KernelName").first().textContent()) ?? "").trim(),
   };

@@ -16,6 +16,7 @@ import { sendOriginalOrder } from "../orders/send.ts";
 import { freePort, sleep, spawnDetached, stopProcess } from "../demo/procs.ts";
 import { runWorkflow } from "../workflows/runner.ts";
 import { cloneWorkingTree, commitAll } from "../workflows/workspace.ts";
+import { hubFetch } from "../backend/hub.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SEAT = 102;
@@ -127,7 +128,7 @@ Deno.test({
         30_000,
       );
       const password = /Password:\s*(\S+)/.exec(mail.text)![1];
-      const login = await fetch(`${sandbox.hub_url}/hub/login?next=`, {
+      const login = await hubFetch(`${sandbox.hub_url}/hub/login?next=`, {
         method: "POST",
         body: new URLSearchParams({ username: `student${SEAT}`, password }),
         redirect: "manual",

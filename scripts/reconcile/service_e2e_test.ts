@@ -13,6 +13,7 @@ import { newIdentity } from "../state/seal.ts";
 import { openStore } from "../state/store.ts";
 import { sendOriginalOrder } from "../orders/send.ts";
 import { freePort, type ProcRecord, sleep, spawnDetached, stopProcess } from "../demo/procs.ts";
+import { hubFetch } from "../backend/hub.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const WOD = join(REPO, "scripts", "wod.ts");
@@ -114,7 +115,7 @@ function sendCreate(s: Setup, seat: number, customer: string, email: string) {
 
 /** JupyterHub 3.0 login form: a redirect with a session cookie when the password is accepted. */
 async function hubLogin(hubUrl: string, username: string, password: string): Promise<boolean> {
-  const res = await fetch(`${hubUrl}/hub/login?next=`, {
+  const res = await hubFetch(`${hubUrl}/hub/login?next=`, {
     method: "POST",
     body: new URLSearchParams({ username, password }),
     redirect: "manual",

@@ -89,9 +89,14 @@ export function sandboxHost(name: string): { state: SandboxFileState; host: Sand
   return { state, host };
 }
 
+/** Whether a backend entry is a host of this machine's sandbox (`sandbox: true`), not a real server. */
+export function isSandboxBackend(b: EnvironmentBackend): boolean {
+  return b.sandbox === true;
+}
+
 /** Connection details of one backend entry. Throws with the fix when a sandbox backend is not up. */
 export function connectionFor(b: EnvironmentBackend, envName: string): BackendConnection {
-  if (b.sandbox) {
+  if (isSandboxBackend(b)) {
     const s = sandboxHost(b.name);
     if (!s) {
       throw new WodError(
@@ -132,7 +137,7 @@ export function connectionFor(b: EnvironmentBackend, envName: string): BackendCo
  */
 export function hubUrlFor(b: EnvironmentBackend): string {
   if (b.hub_url) return b.hub_url;
-  if (b.sandbox) {
+  if (isSandboxBackend(b)) {
     const s = sandboxHost(b.name);
     if (s) return s.host.hub_url;
   }

@@ -18,6 +18,7 @@
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import nodemailer from "nodemailer";
+import { WodError } from "../common/errors.ts";
 
 export const RELAY_DIR = "relay";
 export const RELAY_DEAD_DIR = "dead";
@@ -73,7 +74,9 @@ let seq = 0;
 export function parseRelay(text: string): RelayTarget {
   const m = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(text);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-    throw new Error(`Invalid orders.relay "${text}": expected HOST:PORT, e.g. 127.0.0.1:25`);
+    throw new WodError(
+      `Invalid orders.relay "${text}": expected HOST:PORT with a port from 1 to 65535: set orders.relay of the environment to e.g. 127.0.0.1:25`,
+    );
   }
   return { host: m[1], port: Number(m[2]) };
 }

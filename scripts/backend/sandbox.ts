@@ -13,9 +13,8 @@ import { existsSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { parse as parseYaml } from "yaml";
 import { WodError } from "../common/errors.ts";
-import { exec, spawn } from "../common/exec.ts";
+import { exec, processStart, spawn } from "../common/exec.ts";
 import {
-  processStart,
   readSandboxStateSync,
   SANDBOX_DIR,
   SANDBOX_SSH_USER,

@@ -5,6 +5,7 @@
 // name). Only files are read here (no SSH, no sandbox code), so every layer may ask.
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
+import { processStart } from "../common/exec.ts";
 import type { EnvironmentBackend } from "./types.gen.ts";
 
 /** Where the sandbox keeps its state (one sandbox per directory; tests and the CLI share it). */
@@ -60,16 +61,6 @@ export interface SandboxFileState {
   known_hosts: string;
   proxy?: { pid: number; pid_start: string; port: number };
   hosts: SandboxHostState[];
-}
-
-/** Start time of a process (field 22 of /proc/PID/stat): tells a live PID from a reused one. */
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
 }
 
 export function readSandboxStateSync(): SandboxFileState | undefined {

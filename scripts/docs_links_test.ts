@@ -15,19 +15,6 @@ const OUTSIDE = /(?<![\w/.-])(?:notes\/)?(?:INTEROP|CLI|TESTBED|INTERFACES|DESIG
 const DOCS_LINK = /(?<![\w/.-])docs\/[\w/.-]+?\.md\b/g;
 
 /**
- * Files of other areas that still cite the former notes (each to point at docs/ when its area is next
- * changed). The test prints the ones that no longer do.
- */
-const LEFT_TO_FIX = new Set([
-  // Being rewritten by other changes of issue 15 at the same time (the order pipeline, the sandbox as a
-  // connection provider, the listener's docs).
-  "scripts/orders/parse.ts",
-  "scripts/backend/sandbox.ts",
-  "scripts/mail/README.md",
-  "scripts/mail/testing.ts",
-]);
-
-/**
  * A cited Markdown file: a path (`docs/cli.md`, `../shared/DESIGN.md`) or an upper-case document name
  * (`README.md`, `INTEROP.md`); a lower-case bare name (`--markdown result.md`) is an output, not a citation.
  */
@@ -77,12 +64,7 @@ Deno.test("every docs/ page cited by code, workflows, playbooks or docs exists",
 });
 
 Deno.test("no file cites design notes that live outside the repository", async () => {
-  const found = await citations(OUTSIDE);
-  const fixed = [...LEFT_TO_FIX].filter((f) => !found.some((c) => c.file === f));
-  if (fixed.length) {
-    console.log(`No longer citing outside notes (remove from LEFT_TO_FIX): ${fixed.join(", ")}`);
-  }
-  const bad = found.filter((c) => !LEFT_TO_FIX.has(c.file)).map((c) =>
+  const bad = (await citations(OUTSIDE)).map((c) =>
     `${c.file}:${c.line} cites ${c.cited}: cite docs/interop.md, docs/cli.md or docs/testbed.md instead`
   );
   assertEquals(bad, []);
@@ -90,7 +72,7 @@ Deno.test("no file cites design notes that live outside the repository", async (
 
 Deno.test("every Markdown file cited outside tests is in the repository (relative to the root or the citing file)", async () => {
   const missing = (await citations(MD_CITED))
-    .filter((c) => !c.file.endsWith("_test.ts") && !LEFT_TO_FIX.has(c.file) && !inRepo(c.file, c.cited))
+    .filter((c) => !c.file.endsWith("_test.ts") && !inRepo(c.file, c.cited))
     .map((c) => `${c.file}:${c.line} cites ${c.cited}, which is not in the repository: cite a page of docs/`);
   assertEquals(missing, []);
 });

@@ -14,18 +14,6 @@ export const MAX_LINES = 120;
 /** Test helpers held to the production limit all the same (large, shared by many tests). */
 const HELPERS_MEASURED = ["testing/github_server.ts"];
 
-/**
- * Files another change is rewriting at the same time (issue 15: the order pipeline, the reconcile layer,
- * the sandbox as a connection provider); their long functions are that change's to split.
- */
-export const EXEMPT: string[] = [
-  "state/apply.ts",
-  "state/expire.ts",
-  "backend/sandbox.ts",
-  "mail/",
-  "orders/",
-];
-
 export interface FunctionSpan {
   file: string;
   name: string;
@@ -106,8 +94,6 @@ async function measuredFiles(dir = SCRIPTS): Promise<string[]> {
 const isTestFile = (rel: string) =>
   /(_test|_testing)\.ts$|(^|\/)testing\.ts$|(^|\/)testdata\//.test(rel) || /^(testing|e2e)\//.test(rel);
 
-const exempt = (rel: string) => EXEMPT.some((e) => e.endsWith("/") ? rel.startsWith(e) : rel === e);
-
 Deno.test("function length: the measure counts every kind of function, nested ones in their parent", () => {
   const src = [
     "export function outer() {", // 1
@@ -136,7 +122,6 @@ Deno.test("function length: a function one line over the limit is reported", () 
 Deno.test(`function length: no production function is longer than ${MAX_LINES} lines`, async () => {
   const over: string[] = [];
   for (const rel of await measuredFiles()) {
-    if (exempt(rel)) continue;
     const spans = functionSpans(rel, await Deno.readTextFile(join(SCRIPTS, rel)));
     for (const s of spans) {
       if (s.lines > MAX_LINES) over.push(`scripts/${rel}:${s.start} ${s.name}: ${s.lines} lines`);

@@ -1,7 +1,7 @@
 // `wod install --env ENV --control HOST`: ansible/control.yml against the control host, which runs
 // the environment's order listener (`wod listen`) and reconciler (`wod reconcile`) as systemd services
 // (roles wod_listener and wod_control). Same step log and full log as the backend install.
-import type { Config } from "../config/load.ts";
+import { type Config, requireEnvironment } from "../config/load.ts";
 import { WodError } from "../common/errors.ts";
 import { ANSIBLE_DIR, failureReason, runPlaybook } from "./ansible.ts";
 import { formatStep, StepTracker } from "./install.ts";
@@ -59,12 +59,7 @@ export function controlSecrets(
 
 /** The variables control.yml gets from the environment file. */
 export function controlVars(config: Config, env: string): Record<string, unknown> {
-  const e = config.environments.get(env)?.value;
-  if (!e) {
-    throw new WodError(
-      `Unknown environment "${env}": expected one of ${[...config.environments.keys()].join(", ")}`,
-    );
-  }
+  const e = requireEnvironment(config, env).value;
   const vars: Record<string, unknown> = { wod_control_env: env };
   if (e.orders?.listen) vars.wod_listener_listen = e.orders.listen;
   return vars;

@@ -37,7 +37,8 @@ Deno.test({
       const base = {
         config,
         env: "test",
-        host: `127.0.0.1:${info.ssh_port}`,
+        host: `${info.host}:${info.ssh_port}`,
+        user: info.ssh_user,
         keyFile: info.ssh_key,
         knownHostsFile: info.known_hosts,
         logDir: join(root, ".wod/install/test"),
@@ -45,6 +46,8 @@ Deno.test({
         // No systemd in the sandbox; Deno is already there (the sandbox's Deno kernel).
         vars: {
           wod_control_service_manager: "none",
+          // The sandbox logs in as "wod" (SANDBOX_SSH_USER): the service user takes another name here.
+          wod_control_user: "wodctl",
           wod_control_deno_install: false,
           wod_control_repo_dir: "/opt/wod-control-test",
           wod_control_config_dir: "/etc/wod-control-test",
@@ -79,8 +82,8 @@ Deno.test({
       ]);
       assertEquals(ls.code, 0, ls.stderr);
       assertMatch(ls.stdout, /\/etc\/wod-control-test\/test.env:600:root/);
-      const user = await sandboxSsh(info, ["getent", "passwd", "wod"]);
-      assertMatch(user.stdout, /^wod:x:\d+:\d+::\/var\/lib\/wod-control:\/usr\/sbin\/nologin/);
+      const user = await sandboxSsh(info, ["getent", "passwd", "wodctl"]);
+      assertMatch(user.stdout, /^wodctl:x:\d+:\d+::\/var\/lib\/wod-control:\/usr\/sbin\/nologin/);
       const env = await sandboxSsh(info, ["cat", "/etc/wod-control-test/test.env"]);
       assertMatch(env.stdout, new RegExp(`^WOD_TEST_HMAC=${SECRET}$`, "m"));
       // The secret is in no log line on the controller.
@@ -93,7 +96,7 @@ Deno.test({
         unit,
         /^ExecStart=\/usr\/local\/bin\/deno run -A \/opt\/wod-control-test\/scripts\/wod.ts reconcile --env test --health 127.0.0.1:10027$/m,
       );
-      assertMatch(unit, /^User=wod$/m);
+      assertMatch(unit, /^User=wodctl$/m);
       assertMatch(unit, /^Restart=always$/m);
       assertMatch(unit, /^EnvironmentFile=-\/etc\/wod-control-test\/test.env$/m);
       if (await have("systemd-analyze")) {

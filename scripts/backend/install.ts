@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import type { Environment, EnvironmentBackend } from "../config/types.gen.ts";
 import { loadConfig } from "../config/load.ts";
+import { isSandboxBackend } from "../config/connection.ts";
 import { WodError } from "../common/errors.ts";
 import { exec, redactText } from "../common/exec.ts";
 import { ANSIBLE_DIR, type AnsibleHost, failureReason, type PlaybookRun, runPlaybook } from "./ansible.ts";
@@ -397,7 +398,7 @@ export async function sandboxBackendValues(
 ): Promise<{ name: string; vars: Record<string, unknown> }> {
   const cfg = await loadConfig(root);
   const env = cfg.environments.get(envName)?.value;
-  const b = env?.backends.find((x) => x.sandbox);
+  const b = env?.backends.find(isSandboxBackend);
   if (!env || !b) return { name: "jup1", vars: {} };
   return { name: b.name, vars: environmentInstallVars(env, b) };
 }

@@ -1,7 +1,7 @@
 // The backends of an environment as install targets (connection + every variable passed), and the
 // staleness checks built on them: `wod drift`'s stale-backend report and the guard `wod apply` calls
 // before any seat action (refuse with the fix, or install first with install.auto).
-import type { Config } from "../config/load.ts";
+import { type Config, requireEnvironment } from "../config/load.ts";
 import type { Environment, EnvironmentBackend } from "../config/types.gen.ts";
 import { WodError } from "../common/errors.ts";
 import { ANSIBLE_DIR } from "./ansible.ts";
@@ -16,6 +16,7 @@ import {
   installStatus,
   type InstallTarget,
 } from "./install.ts";
+import { isSandboxBackend } from "../config/connection.ts";
 import { connectionFor } from "./seats.ts";
 import { sandboxInstallVars } from "./sandbox.ts";
 
@@ -26,7 +27,10 @@ export async function installTarget(
   b: EnvironmentBackend,
 ): Promise<InstallTarget> {
   const conn = await connectionFor(b, envName);
-  const vars = { ...environmentInstallVars(env, b), ...(b.sandbox ? sandboxInstallVars(b.name) : {}) };
+  const vars = {
+    ...environmentInstallVars(env, b),
+    ...(conn.serviceManager === "sandbox" ? sandboxInstallVars(b.name) : {}),
+  };
   return {
     name: b.name,
     host: {
@@ -47,13 +51,7 @@ export async function installTargets(
   envName: string,
   backends?: string[],
 ): Promise<InstallTarget[]> {
-  const entry = config.environments.get(envName);
-  if (!entry) {
-    throw new WodError(
-      `Unknown environment "${envName}": expected one of ${[...config.environments.keys()].join(", ")}`,
-    );
-  }
-  const env = entry.value;
+  const env = requireEnvironment(config, envName).value;
   for (const n of backends ?? []) {
     if (!env.backends.some((b) => b.name === n)) {
       throw new WodError(
@@ -128,7 +126,7 @@ export async function requireCurrentInstall(opts: {
   const blocking = statuses.filter((s) => s.codeStale);
   if (!blocking.length) return;
   // The sandbox is this machine's disposable host: installed first unless install.auto says false.
-  const sandbox = new Set(env?.backends.filter((b) => b.sandbox).map((b) => b.name));
+  const sandbox = new Set(env?.backends.filter(isSandboxBackend).map((b) => b.name));
   const auto = env?.install?.auto ?? (Deno.env.get("WOD_INSTALL_AUTO") === "1" ||
     blocking.every((s) => sandbox.has(s.backend)));
   if (!auto) {

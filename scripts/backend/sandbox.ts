@@ -1,4 +1,4 @@
-// The sandbox: disposable Debian backend hosts on this machine (TESTBED.md), one per `sandbox: true`
+// The sandbox: disposable Debian backend hosts on this machine (docs/testbed.md), one per `sandbox: true`
 // backend of environments/local.yaml. A debootstrap image cached on disk, an overlay per host and
 // run, own mount/pid/uts/ipc namespaces and a network namespace of its own joined to this machine
 // by a veth pair (a /29 per host, picked per sandbox directory), sshd on port 22 at the host's address
@@ -13,9 +13,8 @@ import { existsSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { parse as parseYaml } from "yaml";
 import { WodError } from "../common/errors.ts";
-import { exec, spawn } from "../common/exec.ts";
+import { exec, processStart, spawn } from "../common/exec.ts";
 import {
-  processStart,
   readSandboxStateSync,
   SANDBOX_DIR,
   SANDBOX_SSH_USER,
@@ -649,6 +648,95 @@ async function installHosts(
   };
 }
 
+/** The running hosts, with the registry proxy restarted and broken hubs repaired where needed. */
+async function reuseRunning(cur: SandboxFileState, log: Log): Promise<SandboxInfo[]> {
+  if (!cur.proxy || !alive(cur.proxy.pid, cur.proxy.pid_start)) {
+    log("sandbox: the registry proxy was not running: starting it");
+    await startProxy(cur);
+    await writeState(cur);
+  }
+  // Installed and every hub answers: nothing to do; otherwise the install playbook repairs them.
+  const broken = [];
+  for (const h of cur.hosts) if (!h.installed || !await hubAnswers(h.hub_url)) broken.push(h);
+  if (broken.length) {
+    await installHosts(cur, broken, log);
+    for (const h of broken) h.installed = true;
+    await writeState(cur);
+  }
+  return cur.hosts.map((h) => infoOf(cur, h));
+}
+
+/** Mount one host's root (the image under an overlay), link its namespace and start its init. */
+async function startHost(
+  b: SandboxBackend,
+  index: number,
+  subnet: string,
+): Promise<{ knownHosts: string; host: SandboxHostState }> {
+  const dir = hostDir(b.name);
+  const [rootfs, upper, work] = ["root", "upper", "work"].map((x) => join(dir, x));
+  for (const d of [rootfs, upper, work]) await Deno.mkdir(d, { recursive: true });
+  await seedAptArchives(upper);
+  await exec("mount", [
+    "-t",
+    "overlay",
+    "overlay",
+    "-o",
+    `lowerdir=${IMAGE},upperdir=${upper},workdir=${work}`,
+    rootfs,
+  ]);
+  for (const [src, dest] of MOUNTS) {
+    await Deno.mkdir(join(rootfs, dest), { recursive: true });
+    await exec("mount", ["--bind", src, join(rootfs, dest)]);
+  }
+  const addr = linkAddresses(subnet, index);
+  const knownHosts = await prepareRoot(b, addr, rootfs);
+  copyCaBundle(rootfs);
+  const link = await createLink(b.name, index, addr);
+  const child = spawn("setsid", [
+    "ip",
+    "netns",
+    "exec",
+    link.ns,
+    "unshare",
+    "--mount",
+    "--pid",
+    "--uts",
+    "--ipc",
+    "--fork",
+    "--kill-child",
+    "chroot",
+    rootfs,
+    "/usr/local/sbin/wod-sandbox-init",
+  ], { stdout: "null", stderr: "null" });
+  child.unref();
+  await new Promise((res) => setTimeout(res, 100));
+  const pidStart = processStart(child.pid);
+  if (!pidStart) {
+    throw new WodError(
+      `The sandbox host ${b.name}'s namespace process exited at once (unshare/chroot failed)`,
+    );
+  }
+  return {
+    knownHosts,
+    host: {
+      name: b.name,
+      index,
+      netns: link.ns,
+      veth_host: link.vh,
+      veth_ns: link.vn,
+      host: addr.host,
+      controller_address: addr.controller,
+      client_addresses: addr.clients,
+      ssh_port: 22,
+      hub_url: `https://${addr.host}`,
+      hub_token_file: join(dir, "hub-service-token"),
+      pid: child.pid,
+      pid_start: pidStart,
+      installed: false,
+    },
+  };
+}
+
 async function upLocked(log: Log): Promise<SandboxInfo[]> {
   requireRoot();
   const backends = localSandboxBackends();
@@ -657,20 +745,7 @@ async function upLocked(log: Log): Promise<SandboxInfo[]> {
     cur && hostsAlive(cur) && cur.hosts.length === backends.length &&
     cur.hosts.every((h, i) => h.name === backends[i].name)
   ) {
-    if (!cur.proxy || !alive(cur.proxy.pid, cur.proxy.pid_start)) {
-      log("sandbox: the registry proxy was not running: starting it");
-      await startProxy(cur);
-      await writeState(cur);
-    }
-    // Installed and every hub answers: nothing to do; otherwise the install playbook repairs them.
-    const broken = [];
-    for (const h of cur.hosts) if (!h.installed || !await hubAnswers(h.hub_url)) broken.push(h);
-    if (broken.length) {
-      await installHosts(cur, broken, log);
-      for (const h of broken) h.installed = true;
-      await writeState(cur);
-    }
-    return cur.hosts.map((h) => infoOf(cur, h));
+    return await reuseRunning(cur, log);
   }
   await ensureImage(log);
   for (const tool of ["unshare", "chroot", "ip"]) {
@@ -700,66 +775,9 @@ async function upLocked(log: Log): Promise<SandboxInfo[]> {
   };
   let knownHosts = "";
   for (const [index, b] of backends.entries()) {
-    const dir = hostDir(b.name);
-    const [rootfs, upper, work] = ["root", "upper", "work"].map((x) => join(dir, x));
-    for (const d of [rootfs, upper, work]) await Deno.mkdir(d, { recursive: true });
-    await seedAptArchives(upper);
-    await exec("mount", [
-      "-t",
-      "overlay",
-      "overlay",
-      "-o",
-      `lowerdir=${IMAGE},upperdir=${upper},workdir=${work}`,
-      rootfs,
-    ]);
-    for (const [src, dest] of MOUNTS) {
-      await Deno.mkdir(join(rootfs, dest), { recursive: true });
-      await exec("mount", ["--bind", src, join(rootfs, dest)]);
-    }
-    const addr = linkAddresses(subnet, index);
-    knownHosts += await prepareRoot(b, addr, rootfs);
-    copyCaBundle(rootfs);
-    const link = await createLink(b.name, index, addr);
-    const child = spawn("setsid", [
-      "ip",
-      "netns",
-      "exec",
-      link.ns,
-      "unshare",
-      "--mount",
-      "--pid",
-      "--uts",
-      "--ipc",
-      "--fork",
-      "--kill-child",
-      "chroot",
-      rootfs,
-      "/usr/local/sbin/wod-sandbox-init",
-    ], { stdout: "null", stderr: "null" });
-    child.unref();
-    await new Promise((res) => setTimeout(res, 100));
-    const pidStart = processStart(child.pid);
-    if (!pidStart) {
-      throw new WodError(
-        `The sandbox host ${b.name}'s namespace process exited at once (unshare/chroot failed)`,
-      );
-    }
-    s.hosts.push({
-      name: b.name,
-      index,
-      netns: link.ns,
-      veth_host: link.vh,
-      veth_ns: link.vn,
-      host: addr.host,
-      controller_address: addr.controller,
-      client_addresses: addr.clients,
-      ssh_port: 22,
-      hub_url: `https://${addr.host}`,
-      hub_token_file: join(dir, "hub-service-token"),
-      pid: child.pid,
-      pid_start: pidStart,
-      installed: false,
-    });
+    const started = await startHost(b, index, subnet);
+    knownHosts += started.knownHosts;
+    s.hosts.push(started.host);
     await writeState(s);
   }
   await Deno.writeTextFile(KNOWN_HOSTS, knownHosts, { mode: 0o600 });

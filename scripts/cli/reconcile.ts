@@ -3,7 +3,7 @@ import { parseArgs, repoRoot, requireOption } from "../common/args.ts";
 import { UsageError } from "../common/errors.ts";
 import { loadConfig, requireEnvironment } from "../config/load.ts";
 import { throwOnConfigErrors } from "../config/report.ts";
-import { jsonLogger } from "../mail/listener.ts";
+import { createLogger } from "../common/log.ts";
 import { startService } from "../reconcile/service.ts";
 
 export const help = `
@@ -74,7 +74,7 @@ export async function run(args: string[]): Promise<number> {
   const config = await loadConfig(root, { privateDir });
   throwOnConfigErrors(config.diagnostics);
   requireEnvironment(config, envName);
-  const log = jsonLogger();
+  const log = createLogger();
   const service = await startService({ root, env: envName, privateDir, config, health, log, reconciler });
   const done = Promise.withResolvers<void>();
   let signals = 0;

@@ -66,6 +66,16 @@ function tail(text: string, lines = 20): string {
   return all.slice(-lines).join("\n");
 }
 
+/** Start time of a process (field 22 of /proc/PID/stat): tells a live PID from a reused one. */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
 /** The whole environment of a child: base (unless bare) + inherited names + `env`. */
 export function childEnv(opts: EnvOptions = {}): Record<string, string> {
   const out: Record<string, string> = {};

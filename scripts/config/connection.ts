@@ -5,6 +5,7 @@
 // name). Only files are read here (no SSH, no sandbox code), so every layer may ask.
 import { join } from "node:path";
 import { WodError } from "../common/errors.ts";
+import { processStart } from "../common/exec.ts";
 import type { EnvironmentBackend } from "./types.gen.ts";
 
 /** Where the sandbox keeps its state (one sandbox per directory; tests and the CLI share it). */
@@ -62,16 +63,6 @@ export interface SandboxFileState {
   hosts: SandboxHostState[];
 }
 
-/** Start time of a process (field 22 of /proc/PID/stat): tells a live PID from a reused one. */
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
-}
-
 export function readSandboxStateSync(): SandboxFileState | undefined {
   try {
     const s = JSON.parse(Deno.readTextFileSync(SANDBOX_STATE_FILE));
@@ -89,9 +80,14 @@ export function sandboxHost(name: string): { state: SandboxFileState; host: Sand
   return { state, host };
 }
 
+/** Whether a backend entry is a host of this machine's sandbox (`sandbox: true`), not a real server. */
+export function isSandboxBackend(b: EnvironmentBackend): boolean {
+  return b.sandbox === true;
+}
+
 /** Connection details of one backend entry. Throws with the fix when a sandbox backend is not up. */
 export function connectionFor(b: EnvironmentBackend, envName: string): BackendConnection {
-  if (b.sandbox) {
+  if (isSandboxBackend(b)) {
     const s = sandboxHost(b.name);
     if (!s) {
       throw new WodError(
@@ -132,7 +128,7 @@ export function connectionFor(b: EnvironmentBackend, envName: string): BackendCo
  */
 export function hubUrlFor(b: EnvironmentBackend): string {
   if (b.hub_url) return b.hub_url;
-  if (b.sandbox) {
+  if (isSandboxBackend(b)) {
     const s = sandboxHost(b.name);
     if (s) return s.host.hub_url;
   }

@@ -1,7 +1,9 @@
 // Background processes of the demo (maildev, the listener): started detached (own session, output to a
 // log file) so they outlive `deno task demo`, recorded by PID and start time, stopped by that PID only.
 import { WodError } from "../common/errors.ts";
-import { DENO_CHILD_INHERIT, spawn } from "../common/exec.ts";
+import { DENO_CHILD_INHERIT, processStart, spawn } from "../common/exec.ts";
+
+export { processStart };
 
 export { freePort } from "../common/net.ts";
 
@@ -11,15 +13,6 @@ export interface ProcRecord {
   /** Field 22 of /proc/<pid>/stat: tells a reused PID apart. */
   start: string;
   log: string;
-}
-
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
 }
 
 export function running(p: ProcRecord): boolean {

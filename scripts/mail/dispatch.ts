@@ -57,7 +57,9 @@ export class DispatchSink implements OrderSink {
   readonly gh: ReturnType<typeof githubClient>;
   constructor(readonly opts: DispatchOptions) {
     if (!/^[^/\s]+\/[^/\s]+$/.test(opts.repo)) {
-      throw new Error(`Invalid GitHub repository "${opts.repo}": expected owner/name`);
+      throw new WodError(
+        `Invalid GitHub repository "${opts.repo}": expected owner/name (set state.github_repo of the environment, or GITHUB_REPOSITORY, to owner/name)`,
+      );
     }
     this.gh = githubClient({
       baseUrl: opts.baseUrl,

@@ -2,7 +2,9 @@
 // + drain worker into the state store + health endpoint + JSON-lines logs.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
-import type { Config, EnvironmentEntry } from "../config/load.ts";
+import { type Config, type EnvironmentEntry, requireEnvironment } from "../config/load.ts";
+import { WodError } from "../common/errors.ts";
+import type { LogFn } from "../common/log.ts";
 import type { Order } from "../config/types.gen.ts";
 import { isSaneEmail } from "../orders/check.ts";
 import { orderFromMessage } from "../orders/message.ts";
@@ -17,33 +19,7 @@ import type { OrderSink } from "./sink.ts";
 import { parseRelay, type RelayOptions, RelayQueue } from "./relay.ts";
 import { SeatGate } from "../state/gate.ts";
 
-export type LogFn = (event: string, fields?: Record<string, unknown>) => void;
-
-/** JSON lines on stdout, written in batches (one write per event-loop turn). */
-export function jsonLogger(
-  write: (s: string) => void = (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)),
-) {
-  let buf: string[] = [];
-  let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    if (!buf.length) return;
-    const text = buf.join("");
-    buf = [];
-    write(text);
-  };
-  const log: LogFn & { flush: () => void } = Object.assign(
-    (event: string, fields: Record<string, unknown> = {}) => {
-      buf.push(JSON.stringify({ t: new Date().toISOString(), event, ...fields }) + "\n");
-      if (!scheduled) {
-        scheduled = true;
-        setTimeout(flush, 0);
-      }
-    },
-    { flush },
-  );
-  return log;
-}
+export type { LogFn };
 
 // ---------- client networks ----------
 
@@ -67,14 +43,18 @@ export function networkMatcher(cidrs: string[]): NetworkMatcher {
     if (v !== undefined) {
       const bits = bitsText === undefined ? 32 : Number(bitsText);
       if (!Number.isInteger(bits) || bits < 0 || bits > 32) {
-        throw new Error(`Invalid network "${c}": bad prefix length`);
+        throw new WodError(
+          `Invalid network "${c}" in orders.networks: bad prefix length (expected 0 to 32, as in 127.0.0.1/32)`,
+        );
       }
       const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
       v4.push([(v & mask) >>> 0, mask]);
     } else if (addr.includes(":") && (bitsText === undefined || bitsText === "128")) {
       v6.push(addr.toLowerCase());
     } else {
-      throw new Error(`Invalid network "${c}": expected IPv4 CIDR such as 127.0.0.1/32 or an IPv6 address`);
+      throw new WodError(
+        `Invalid network "${c}" in orders.networks: expected an IPv4 CIDR such as 127.0.0.1/32 or an IPv6 address`,
+      );
     }
   }
   return (addr: string) => {
@@ -178,18 +158,64 @@ export function redactingLog(log: LogFn): LogFn {
   return (event, fields = {}) => log(event, redact(fields) as Record<string, unknown>);
 }
 
-export async function startListener(opts: ListenerOptions): Promise<Listener> {
-  // No email address in any log line: participants' (and senders') addresses are redacted here, once.
-  const log = redactingLog(opts.log ?? (() => {}));
-  const env = opts.cfg.environments.get(opts.env);
-  if (!env) throw new Error(`Unknown environment "${opts.env}"`);
+/** What the SMTP handlers, the health report and the shutdown of one listener share. */
+interface ListenerContext {
+  opts: ListenerOptions;
+  log: LogFn;
+  env: EnvironmentEntry;
+  allowNet: NetworkMatcher;
+  senders?: Set<string>;
+  local: string;
+  byDomain: Map<string, string>;
+  window: number;
+  acceptUnsigned: boolean;
+  spool: Spool;
+  guard: ReplayGuard;
+  drainer: Drainer;
+  stats: ListenerStats;
+  started: string;
+  gate?: SeatGate;
+  /** Ledger writes of refusals still in flight (awaited at shutdown). */
+  notes: Set<Promise<void>>;
+  relayTarget?: RelayOptions["relay"];
+  relay?: RelayQueue;
+  deliveries: number;
+}
+
+const refuse = (code: number, text: string): Reply => ({ code, text });
+const printable = (address: string) => address.replace(/[^\x21-\x7e]/g, "?");
+
+/** The seat's state refuses `o`: the ledger gets it too (and the seat a front-end notice). */
+function noteRefusal(ctx: ListenerContext, o: Order, reason: string): void {
+  const sink = ctx.opts.sink;
+  if (!sink.recordRefusal) return;
+  const p: Promise<void> = sink.recordRefusal(o, reason, { beforeAccept: true }).catch((e) =>
+    ctx.log("refusal-not-in-ledger", { id: o.id, error: (e as Error).message })
+  ).finally(() => ctx.notes.delete(p));
+  ctx.notes.add(p);
+}
+
+async function seatRefusal(ctx: ListenerContext, o: Order): Promise<string | undefined> {
+  if (!ctx.gate) return undefined;
+  try {
+    return await ctx.gate.admit(o);
+  } catch (e) {
+    // The store cannot be read: the order is taken, and the drain checks the seat when it records it.
+    ctx.log("seat-check-skipped", { id: o.id, error: (e as Error).message });
+    ctx.gate.accepted(o);
+    return undefined;
+  }
+}
+
+/** The listener's state before its SMTP server starts: configuration, spool, replay guard, drain, relay. */
+async function openContext(opts: ListenerOptions, log: LogFn): Promise<ListenerContext> {
+  const env = requireEnvironment(opts.cfg, opts.env);
   const ordersCfg = env.value.orders ?? {};
   const allowNet = networkMatcher(ordersCfg.networks ?? ["127.0.0.0/8", "::1"]);
   const senders = ordersCfg.senders ? new Set(ordersCfg.senders.map((s) => s.toLowerCase())) : undefined;
   const { local, byDomain } = recipientBackends(env);
   const window = ordersCfg.replay_window_seconds ?? 300;
   const acceptUnsigned = opts.acceptUnsigned ?? ordersCfg.accept_unsigned ?? !opts.hmacKey;
-  let deliveries = 0;
 
   const spool = await Spool.open(opts.spoolDir);
   const pendingIds: string[] = [];
@@ -202,31 +228,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   });
   const stats: ListenerStats = { connections: 0, accepted: 0, refused: 0, errors: 0, relayed: 0 };
   const started = new Date().toISOString();
-
-  const refuse = (code: number, text: string): Reply => ({ code, text });
   // What the seat's recorded state decides (who holds it, what it waits for) is checked before 250.
   const sink = opts.sink;
   const gate = opts.seatCheck !== false && sink.readSeats ? new SeatGate(() => sink.readSeats!()) : undefined;
-  const notes = new Set<Promise<void>>();
-  /** The seat's state refuses `o`: the ledger gets it too (and the seat a front-end notice). */
-  const noteRefusal = (o: Order, reason: string) => {
-    if (!sink.recordRefusal) return;
-    const p: Promise<void> = sink.recordRefusal(o, reason, { beforeAccept: true }).catch((e) =>
-      log("refusal-not-in-ledger", { id: o.id, error: (e as Error).message })
-    ).finally(() => notes.delete(p));
-    notes.add(p);
-  };
-  const seatRefusal = async (o: Order): Promise<string | undefined> => {
-    if (!gate) return undefined;
-    try {
-      return await gate.admit(o);
-    } catch (e) {
-      // The store cannot be read: the order is taken, and the drain checks the seat when it records it.
-      log("seat-check-skipped", { id: o.id, error: (e as Error).message });
-      gate.accepted(o);
-      return undefined;
-    }
-  };
   // Mail for recipients that are not order addresses (participant mail) goes to orders.relay.
   const relayTarget = opts.relay?.relay ?? (ordersCfg.relay ? parseRelay(ordersCfg.relay) : undefined);
   const relay = relayTarget
@@ -238,17 +242,205 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       relay: relayTarget,
     })
     : undefined;
+  return {
+    opts,
+    log,
+    env,
+    allowNet,
+    senders,
+    local,
+    byDomain,
+    window,
+    acceptUnsigned,
+    spool,
+    guard,
+    drainer,
+    stats,
+    started,
+    gate,
+    notes: new Set(),
+    relayTarget,
+    relay,
+    deliveries: 0,
+  };
+}
 
-  if (opts.requireAuth && !(opts.auth && opts.tls)) {
-    throw new Error(
-      `orders.require_auth of environment ${env.name} needs auth_user, auth_password_env and a TLS certificate`,
+/** RCPT: an order address of a backend, mail to relay (allowed senders only), or a refusal. */
+function checkRecipient(ctx: ListenerContext, s: Session, address: string): Reply | undefined {
+  const { env, senders, local, byDomain, relay } = ctx;
+  const at = address.lastIndexOf("@");
+  const lp = at < 0 ? address : address.slice(0, at);
+  const dom = at < 0 ? "" : address.slice(at + 1).toLowerCase();
+  const backend = byDomain.get(dom);
+  if (lp.toLowerCase() !== local || !backend) {
+    const shown = printable(address);
+    const expected = `expected ${local}@<backend fqdn> (${[...byDomain.keys()].join(", ")})`;
+    if (!relay) {
+      return refuse(
+        550,
+        `5.1.1 <${shown}> is not an order address of environment ${env.name}: ${expected}; mail for other recipients is not relayed (orders.relay is not set)`,
+      );
+    }
+    if (!senders || !senders.has(String(s.from ?? "").toLowerCase())) {
+      return refuse(
+        550,
+        `5.7.1 Relaying denied: only the allowed senders (orders.senders of ${env.name}) may send mail through this listener`,
+      );
+    }
+    if (!isSaneEmail(address) || s.rcpts.length > 0) {
+      return refuse(
+        550,
+        `5.1.3 <${shown}> cannot be relayed: one plain local@domain recipient per message`,
+      );
+    }
+    s.data.relay = true;
+    return undefined;
+  }
+  if (s.data.relay) return refuse(452, "4.5.3 An order and relayed mail go in separate messages");
+  s.data.backend = backend;
+  return undefined;
+}
+
+/** DATA of a relayed message: queued with a trace line, or a temporary failure. */
+async function relayMessage(
+  ctx: ListenerContext,
+  relay: RelayQueue,
+  s: Session,
+  message: Buffer,
+): Promise<Reply> {
+  try {
+    // A trace line, as any MTA adds (client name and address; no envelope address).
+    const trace = `Received: from ${s.helo ?? "unknown"} ([${s.remote}]) by ${
+      ctx.opts.hostname ?? "localhost"
+    } (wod listen) with SMTP; ${new Date().toUTCString()}\r\n`;
+    const id = await relay.enqueue(
+      String(s.from ?? ""),
+      [...s.rcpts],
+      Buffer.concat([Buffer.from(trace, "latin1"), message]),
+    );
+    ctx.stats.relayed++;
+    return { code: 250, text: `2.0.0 Queued for relay as ${id}` };
+  } catch (e) {
+    ctx.stats.errors++;
+    ctx.stats.lastError = (e as Error).message;
+    ctx.log("error", { session: s.id, error: (e as Error).message, stage: "relay" });
+    return refuse(451, "4.3.0 Local error, the message was not queued: try again later");
+  }
+}
+
+/** The order of a message, authenticated and validated once (an OrderError says why not). */
+function parseOrder(ctx: ListenerContext, s: Session, message: Buffer): ReturnType<typeof orderFromMessage> {
+  const { opts, env } = ctx;
+  const parsed = orderFromMessage(message.toString("latin1"), {
+    env: env.name,
+    backend: String(s.data.backend),
+    hmacKey: opts.hmacKey,
+    replayWindowSeconds: ctx.window,
+    delivery: `${Deno.pid}-${s.id}-${++ctx.deliveries}`,
+  });
+  if (parsed.format === "legacy" && !ctx.acceptUnsigned) {
+    throw new OrderError(
+      `Unsigned orders (the original format) are not accepted by environment ${env.name} (orders.accept_unsigned is false): send a signed order (Subject ${"WOD-ORDER"})`,
+      550,
+      "5.7.1",
     );
   }
-  const digest = (x: string) => createHash("sha256").update(x).digest();
-  const authDigest = opts.auth ? digest(`${opts.auth.user}\0${opts.auth.password}`) : undefined;
+  if (parsed.format === "legacy" && !ctx.senders) {
+    throw new OrderError(
+      `Unsigned orders need an allowed sender (orders.senders of ${env.name})`,
+      550,
+      "5.7.1",
+    );
+  }
+  // The one order check (configuration, seat range, schema): what the spool holds is recordable.
+  try {
+    validateOrder(opts.cfg, parsed.order);
+  } catch (e) {
+    if (e instanceof OrderInvalidError) throw new OrderError(e.problem);
+    throw e;
+  }
+  return parsed;
+}
 
-  const cl = ordersCfg.limits ?? {};
-  const configured: Partial<SmtpLimits> = Object.fromEntries(
+/** DATA of an order: parsed, checked against replays and the seat's state, spooled, then 250. */
+async function takeOrder(ctx: ListenerContext, s: Session, message: Buffer): Promise<Reply> {
+  const { guard, stats, log } = ctx;
+  let sig: string | undefined;
+  try {
+    const parsed = parseOrder(ctx, s, message);
+    if (parsed.sig) {
+      if (!guard.claim(parsed.sig)) {
+        throw new OrderError(
+          "Replayed order: this signature was already received, the order is not taken twice",
+          550,
+          "5.7.1",
+        );
+      }
+      sig = parsed.sig;
+    }
+    const o = parsed.order;
+    // The same Message-ID with the same content: a client retrying a delivery whose reply it lost.
+    // The order was taken once (and will be acted on once): say so, store nothing new.
+    if (o.id.startsWith("m-") && !guard.claim(o.id)) {
+      log("duplicate", { session: s.id, remote: s.remote, id: o.id, stage: "data" });
+      return {
+        code: 250,
+        text: `2.0.0 Order ${o.id} was already accepted (same Message-ID and content)`,
+      };
+    }
+    if (o.id.startsWith("m-")) sig = o.id;
+    const seatProblem = await seatRefusal(ctx, o);
+    if (seatProblem) {
+      if (sig) guard.release(sig);
+      noteRefusal(ctx, o, seatProblem);
+      throw new OrderError(seatProblem);
+    }
+    try {
+      await ctx.spool.append(o);
+    } catch (e) {
+      ctx.gate?.withdraw(o);
+      throw e;
+    }
+    if (sig) await guard.persist(sig);
+    stats.accepted++;
+    log("accepted", {
+      session: s.id,
+      remote: s.remote,
+      id: o.id,
+      action: o.action,
+      backend: o.backend,
+      workshop: o.workshop,
+      mode: o.mode,
+      seats: o.seats,
+      format: parsed.format,
+      client_gone: s.closed,
+    });
+    return { code: 250, text: `2.0.0 Order ${o.id} accepted` };
+  } catch (e) {
+    if (e instanceof OrderError) {
+      stats.refused++;
+      log("refused", {
+        session: s.id,
+        remote: s.remote,
+        stage: "data",
+        code: e.code,
+        // Participant addresses stay out of the logs (the client gets the full reason).
+        reason: e.message,
+      });
+      return refuse(e.code, `${e.enhanced} ${e.message.replace(/[\r\n]+/g, " ")}`);
+    }
+    if (sig) guard.release(sig);
+    stats.errors++;
+    stats.lastError = (e as Error).message;
+    log("error", { session: s.id, error: (e as Error).message });
+    return refuse(451, "4.3.0 Local error, the order was not stored: try again later");
+  }
+}
+
+/** The limits orders.limits sets (the others keep SmtpServer's defaults). */
+function configuredLimits(ctx: ListenerContext): Partial<SmtpLimits> {
+  const cl = ctx.env.value.orders?.limits ?? {};
+  return Object.fromEntries(
     Object.entries({
       maxConnections: cl.max_connections,
       maxConnectionsPerAddress: cl.max_connections_per_address,
@@ -258,9 +450,21 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       maxErrors: cl.max_errors,
     }).filter(([, v]) => v !== undefined),
   );
-  const server = new SmtpServer({
+}
+
+/** The SMTP server of a listener: client networks, senders, recipients, AUTH, and DATA to the spool. */
+function orderServer(ctx: ListenerContext): SmtpServer {
+  const { opts, env, allowNet, senders, stats, log } = ctx;
+  if (opts.requireAuth && !(opts.auth && opts.tls)) {
+    throw new WodError(
+      `orders.require_auth of environment ${env.name} needs auth_user, auth_password_env and a TLS certificate: set orders.auth_user and orders.auth_password_env and give a certificate (orders.tls_cert_file, orders.tls_key_file), or set require_auth to false`,
+    );
+  }
+  const digest = (x: string) => createHash("sha256").update(x).digest();
+  const authDigest = opts.auth ? digest(`${opts.auth.user}\0${opts.auth.password}`) : undefined;
+  return new SmtpServer({
     hostname: opts.hostname ?? "localhost",
-    limits: { ...configured, ...opts.limits },
+    limits: { ...configuredLimits(ctx), ...opts.limits },
     tls: opts.tls,
     requireAuth: opts.requireAuth,
     handlers: {
@@ -291,9 +495,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         if (senders && !senders.has(address.toLowerCase())) {
           return refuse(
             550,
-            `5.7.1 Sender <${
-              address.replace(/[^\x21-\x7e]/g, "?")
-            }> is not allowed to order for environment ${env.name}`,
+            `5.7.1 Sender <${printable(address)}> is not allowed to order for environment ${env.name}`,
           );
         }
         if (!senders && !opts.hmacKey) {
@@ -301,157 +503,10 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         }
         return undefined;
       },
-      onRcpt(s, address) {
-        const at = address.lastIndexOf("@");
-        const lp = at < 0 ? address : address.slice(0, at);
-        const dom = at < 0 ? "" : address.slice(at + 1).toLowerCase();
-        const backend = byDomain.get(dom);
-        if (lp.toLowerCase() !== local || !backend) {
-          const shown = address.replace(/[^\x21-\x7e]/g, "?");
-          const expected = `expected ${local}@<backend fqdn> (${[...byDomain.keys()].join(", ")})`;
-          if (!relay) {
-            return refuse(
-              550,
-              `5.1.1 <${shown}> is not an order address of environment ${env.name}: ${expected}; mail for other recipients is not relayed (orders.relay is not set)`,
-            );
-          }
-          if (!senders || !senders.has(String(s.from ?? "").toLowerCase())) {
-            return refuse(
-              550,
-              `5.7.1 Relaying denied: only the allowed senders (orders.senders of ${env.name}) may send mail through this listener`,
-            );
-          }
-          if (!isSaneEmail(address) || s.rcpts.length > 0) {
-            return refuse(
-              550,
-              `5.1.3 <${shown}> cannot be relayed: one plain local@domain recipient per message`,
-            );
-          }
-          s.data.relay = true;
-          return undefined;
-        }
-        if (s.data.relay) return refuse(452, "4.5.3 An order and relayed mail go in separate messages");
-        s.data.backend = backend;
-        return undefined;
-      },
-      async onData(s, message) {
-        if (s.data.relay && relay) {
-          try {
-            // A trace line, as any MTA adds (client name and address; no envelope address).
-            const trace = `Received: from ${s.helo ?? "unknown"} ([${s.remote}]) by ${
-              opts.hostname ?? "localhost"
-            } (wod listen) with SMTP; ${new Date().toUTCString()}\r\n`;
-            const id = await relay.enqueue(
-              String(s.from ?? ""),
-              [...s.rcpts],
-              Buffer.concat([Buffer.from(trace, "latin1"), message]),
-            );
-            stats.relayed++;
-            return { code: 250, text: `2.0.0 Queued for relay as ${id}` };
-          } catch (e) {
-            stats.errors++;
-            stats.lastError = (e as Error).message;
-            log("error", { session: s.id, error: (e as Error).message, stage: "relay" });
-            return refuse(451, "4.3.0 Local error, the message was not queued: try again later");
-          }
-        }
-        let sig: string | undefined;
-        try {
-          const parsed = orderFromMessage(message.toString("latin1"), {
-            env: env.name,
-            backend: String(s.data.backend),
-            hmacKey: opts.hmacKey,
-            replayWindowSeconds: window,
-            delivery: `${Deno.pid}-${s.id}-${++deliveries}`,
-          });
-          if (parsed.format === "legacy" && !acceptUnsigned) {
-            throw new OrderError(
-              `Unsigned orders (the original format) are not accepted by environment ${env.name} (orders.accept_unsigned is false): send a signed order (Subject ${"WOD-ORDER"})`,
-              550,
-              "5.7.1",
-            );
-          }
-          if (parsed.format === "legacy" && !senders) {
-            throw new OrderError(
-              `Unsigned orders need an allowed sender (orders.senders of ${env.name})`,
-              550,
-              "5.7.1",
-            );
-          }
-          // The one order check (configuration, seat range, schema): what the spool holds is recordable.
-          try {
-            validateOrder(opts.cfg, parsed.order);
-          } catch (e) {
-            if (e instanceof OrderInvalidError) throw new OrderError(e.problem);
-            throw e;
-          }
-          if (parsed.sig) {
-            if (!guard.claim(parsed.sig)) {
-              throw new OrderError(
-                "Replayed order: this signature was already received, the order is not taken twice",
-                550,
-                "5.7.1",
-              );
-            }
-            sig = parsed.sig;
-          }
-          const o = parsed.order;
-          // The same Message-ID with the same content: a client retrying a delivery whose reply it lost.
-          // The order was taken once (and will be acted on once): say so, store nothing new.
-          if (o.id.startsWith("m-") && !guard.claim(o.id)) {
-            log("duplicate", { session: s.id, remote: s.remote, id: o.id, stage: "data" });
-            return {
-              code: 250,
-              text: `2.0.0 Order ${o.id} was already accepted (same Message-ID and content)`,
-            };
-          }
-          if (o.id.startsWith("m-")) sig = o.id;
-          const seatProblem = await seatRefusal(o);
-          if (seatProblem) {
-            if (sig) guard.release(sig);
-            noteRefusal(o, seatProblem);
-            throw new OrderError(seatProblem);
-          }
-          try {
-            await spool.append(o);
-          } catch (e) {
-            gate?.withdraw(o);
-            throw e;
-          }
-          if (sig) await guard.persist(sig);
-          stats.accepted++;
-          log("accepted", {
-            session: s.id,
-            remote: s.remote,
-            id: o.id,
-            action: o.action,
-            backend: o.backend,
-            workshop: o.workshop,
-            mode: o.mode,
-            seats: o.seats,
-            format: parsed.format,
-            client_gone: s.closed,
-          });
-          return { code: 250, text: `2.0.0 Order ${o.id} accepted` };
-        } catch (e) {
-          if (e instanceof OrderError) {
-            stats.refused++;
-            log("refused", {
-              session: s.id,
-              remote: s.remote,
-              stage: "data",
-              code: e.code,
-              // Participant addresses stay out of the logs (the client gets the full reason).
-              reason: e.message,
-            });
-            return refuse(e.code, `${e.enhanced} ${e.message.replace(/[\r\n]+/g, " ")}`);
-          }
-          if (sig) guard.release(sig);
-          stats.errors++;
-          stats.lastError = (e as Error).message;
-          log("error", { session: s.id, error: (e as Error).message });
-          return refuse(451, "4.3.0 Local error, the order was not stored: try again later");
-        }
+      onRcpt: (s, address) => checkRecipient(ctx, s, address),
+      onData(s, message) {
+        if (s.data.relay && ctx.relay) return relayMessage(ctx, ctx.relay, s, message);
+        return takeOrder(ctx, s, message);
       },
       onEvent(event, s, fields) {
         if (event === "refused" && fields.stage !== "data" && fields.stage !== "accept") stats.refused++;
@@ -459,44 +514,49 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       },
     },
   });
-  const smtp = await server.listen(opts.host, opts.port);
+}
 
-  const healthReport = () => {
-    const a = server.accept;
-    const problems: string[] = [];
-    if (a.stalled) {
-      problems.push(`accept stalled since ${a.stalledSince} (${a.backlog ?? "?"} connections waiting)`);
-    }
-    if (a.descriptorsNearLimit) {
-      problems.push(
-        `open descriptors ${a.descriptors ?? "(uncountable)"} near the limit ${a.descriptorLimit ?? "?"}`,
-      );
-    }
-    const failing = drainer.stats.failing && spool.depth > 0;
-    if (failing) problems.push(`the drain fails: ${drainer.stats.lastError}`);
-    const warnings: string[] = [];
-    if (drainer.stats.deadLetters) {
-      warnings.push(
-        `${drainer.stats.deadLetters} order(s) refused by the store were moved to ${drainer.deadLetterFile}: an operator must look at them`,
-      );
-    }
-    if (relay?.stats.dead) {
-      warnings.push(
-        `${relay.stats.dead} relayed message(s) could not be delivered and are in ${relay.deadDir}: last reason: ${
-          relay.stats.lastDead?.reason ?? "(see the files)"
-        }`,
-      );
-    }
-    return {
-      status: a.stalled || a.descriptorsNearLimit ? "unhealthy" : failing ? "degraded" : "ok",
-      problems,
-      warnings,
-      ...rest(),
-    };
+/** The health report: status, problems, warnings, then every counter. */
+function healthReport(ctx: ListenerContext, server: SmtpServer): Record<string, unknown> {
+  const { drainer, spool, relay } = ctx;
+  const a = server.accept;
+  const problems: string[] = [];
+  if (a.stalled) {
+    problems.push(`accept stalled since ${a.stalledSince} (${a.backlog ?? "?"} connections waiting)`);
+  }
+  if (a.descriptorsNearLimit) {
+    problems.push(
+      `open descriptors ${a.descriptors ?? "(uncountable)"} near the limit ${a.descriptorLimit ?? "?"}`,
+    );
+  }
+  const failing = drainer.stats.failing && spool.depth > 0;
+  if (failing) problems.push(`the drain fails: ${drainer.stats.lastError}`);
+  const warnings: string[] = [];
+  if (drainer.stats.deadLetters) {
+    warnings.push(
+      `${drainer.stats.deadLetters} order(s) refused by the store were moved to ${drainer.deadLetterFile}: an operator must look at them`,
+    );
+  }
+  if (relay?.stats.dead) {
+    warnings.push(
+      `${relay.stats.dead} relayed message(s) could not be delivered and are in ${relay.deadDir}: last reason: ${
+        relay.stats.lastDead?.reason ?? "(see the files)"
+      }`,
+    );
+  }
+  return {
+    status: a.stalled || a.descriptorsNearLimit ? "unhealthy" : failing ? "degraded" : "ok",
+    problems,
+    warnings,
+    ...healthCounters(ctx, server),
   };
-  const rest = () => ({
-    env: env.name,
-    started,
+}
+
+function healthCounters(ctx: ListenerContext, server: SmtpServer): Record<string, unknown> {
+  const { stats, drainer, spool, relay, relayTarget } = ctx;
+  return {
+    env: ctx.env.name,
+    started: ctx.started,
     spool_depth: spool.depth,
     spool_segments: spool.segments,
     connections_open: server.active.size,
@@ -520,20 +580,30 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     refused_at_accept: server.accept.refusedAtAccept,
     descriptors_open: server.accept.descriptors,
     descriptor_limit: server.accept.descriptorLimit,
-    accept_unsigned: acceptUnsigned,
+    accept_unsigned: ctx.acceptUnsigned,
     relay: relayTarget ? `${relayTarget.host}:${relayTarget.port}` : undefined,
     relay_queue: relay?.stats.queued,
     relay_relayed: relay?.stats.relayed,
     relay_deferred: relay?.stats.deferred,
     relay_dead_letters: relay?.stats.dead,
     relay_last_error: relay?.stats.lastError,
-  });
+  };
+}
+
+export async function startListener(opts: ListenerOptions): Promise<Listener> {
+  // No email address in any log line: participants' (and senders') addresses are redacted here, once.
+  const log = redactingLog(opts.log ?? (() => {}));
+  const ctx = await openContext(opts, log);
+  const { env, spool, drainer, stats, relay, relayTarget } = ctx;
+  const server = orderServer(ctx);
+  const smtp = await server.listen(opts.host, opts.port);
+  const report = () => healthReport(ctx, server);
 
   let httpServer: HealthServer | undefined;
   let health: { host: string; port: number } | undefined;
   if (opts.health) {
     httpServer = serveHealth(opts.health.host, opts.health.port, () => {
-      const h = healthReport();
+      const h = report();
       return { status: h.status === "ok" ? 200 : 503, body: h };
     }, (message) => log("health-error", { error: message }));
     health = { host: httpServer.host, port: httpServer.port };
@@ -552,7 +622,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       await drainer.stop();
       await drainer.flush().catch(() => {});
       await relay?.stop();
-      await Promise.all([...notes]);
+      await Promise.all([...ctx.notes]);
       await httpServer?.close();
       log("stopped", { spool_depth: spool.depth, recorded: drainer.stats.recorded });
     })();
@@ -566,5 +636,5 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       ? `${relayTarget.host}:${relayTarget.port}`
       : "none (mail for other recipients is refused)",
   });
-  return { smtp, health, stats, spool, drainer, relay, healthReport, close };
+  return { smtp, health, stats, spool, drainer, relay, healthReport: report, close };
 }

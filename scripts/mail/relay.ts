@@ -18,6 +18,8 @@
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import nodemailer from "nodemailer";
+import { WodError } from "../common/errors.ts";
+import { fsyncDir, writeDurable } from "./spool.ts";
 
 export const RELAY_DIR = "relay";
 export const RELAY_DEAD_DIR = "dead";
@@ -66,41 +68,17 @@ export interface RelayOptions {
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
-const enc = new TextEncoder();
 let seq = 0;
 
 /** "host:port" (orders.relay) as a target; throws on a malformed value. */
 export function parseRelay(text: string): RelayTarget {
   const m = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(text);
   if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-    throw new Error(`Invalid orders.relay "${text}": expected HOST:PORT, e.g. 127.0.0.1:25`);
+    throw new WodError(
+      `Invalid orders.relay "${text}": expected HOST:PORT with a port from 1 to 65535: set orders.relay of the environment to e.g. 127.0.0.1:25`,
+    );
   }
   return { host: m[1], port: Number(m[2]) };
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const d = await Deno.open(dir);
-  try {
-    await d.sync();
-  } finally {
-    d.close();
-  }
-}
-
-/** Write `text` to `dir/name` durably (temp file, fdatasync, rename, directory fsync). */
-async function writeDurable(dir: string, name: string, text: string): Promise<void> {
-  const tmp = join(dir, `.tmp-${name}`);
-  const data = enc.encode(text);
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
-  try {
-    let off = 0;
-    while (off < data.length) off += await f.write(data.subarray(off));
-    await f.syncData();
-  } finally {
-    f.close();
-  }
-  await Deno.rename(tmp, join(dir, name));
-  await fsyncDir(dir);
 }
 
 export class RelayQueue {

@@ -23,6 +23,45 @@ interface Pending {
 
 const enc = new TextEncoder();
 
+/** Make the directory entries of `dir` durable (after a rename or unlink in it). */
+export async function fsyncDir(dir: string): Promise<void> {
+  const d = await Deno.open(dir);
+  try {
+    await d.sync();
+  } finally {
+    d.close();
+  }
+}
+
+/**
+ * Write `text` to `dir/name` durably: a temporary file (created anew with `createNew`, else truncated),
+ * fdatasync, rename, directory fsync. A crash leaves the old file or the new one, never a part.
+ */
+export async function writeDurable(
+  dir: string,
+  name: string,
+  text: string,
+  opts: { createNew?: boolean } = {},
+): Promise<void> {
+  const tmp = join(dir, `.tmp-${name}`);
+  const data = enc.encode(text);
+  const f = await Deno.open(
+    tmp,
+    opts.createNew
+      ? { write: true, createNew: true, mode: 0o600 }
+      : { write: true, create: true, truncate: true, mode: 0o600 },
+  );
+  try {
+    let off = 0;
+    while (off < data.length) off += await f.write(data.subarray(off));
+    await f.syncData();
+  } finally {
+    f.close();
+  }
+  await Deno.rename(tmp, join(dir, name));
+  await fsyncDir(dir);
+}
+
 export class Spool {
   #pending: Pending[] = [];
   #writing = false;
@@ -85,23 +124,9 @@ export class Spool {
   async #writeSegment(orders: Order[]): Promise<void> {
     const stamp = Date.now().toString().padStart(15, "0");
     const name = `seg-${stamp}-${Deno.pid}-${(this.#seq++).toString().padStart(9, "0")}.jsonl`;
-    const tmp = join(this.dir, `.tmp-${name}`);
-    const data = enc.encode(orders.map((o) => JSON.stringify(o)).join("\n") + "\n");
-    const f = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-    try {
-      let off = 0;
-      while (off < data.length) off += await f.write(data.subarray(off));
-      await f.syncData();
-    } finally {
-      f.close();
-    }
-    await Deno.rename(tmp, join(this.dir, name));
-    const d = await Deno.open(this.dir);
-    try {
-      await d.sync();
-    } finally {
-      d.close();
-    }
+    await writeDurable(this.dir, name, orders.map((o) => JSON.stringify(o)).join("\n") + "\n", {
+      createNew: true,
+    });
   }
 
   /** Segment names, oldest first. */

@@ -122,7 +122,7 @@ export async function startTestListener(
   }
 }
 
-/** The original sender's bytes (INTEROP.md): everything at once, bare LF, no blank line after Subject. */
+/** The original sender's bytes (docs/interop.md, "Order emails"): everything at once, bare LF, no blank line after Subject. */
 export function originalBytes(
   o: { helo?: string; from?: string; brackets?: boolean; to?: string; subject: string; body: string },
 ): string {

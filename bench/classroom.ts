@@ -83,7 +83,12 @@ async function openNotebook(hubUrl: string, name: string, password: string): Pro
     if (!await s.login(password)) throw new Error("the hub refused the delivered password");
     done(stage);
     stage = "server";
-    const landing = await s.openServer(left());
+    // As a browser after the login (/hub/ -> /hub/spawn): spawns the server unless it runs (a spawn the
+    // hub gave up on at CREATE time is retried here), then waits for it.
+    const spawn = await s.follow("/hub/spawn");
+    await spawn.res.body?.cancel();
+    // Its own timeout a little earlier than the student's: its error names the last answer.
+    const landing = await s.openServer(Math.max(1000, left() - 1000));
     done(stage);
     stage = "contents";
     const tree = landing.indexOf("/lab/tree/");
@@ -155,6 +160,21 @@ try {
   );
   const config = await loadConfig(root);
 
+  // Start from free seats (an interrupted run may have left them active).
+  created = true;
+  const purge = await runSeatTasks({
+    config,
+    env: "local",
+    backend: "jup1",
+    tasks: seats.map((seat) => ({ action: "PURGE" as const, workshop: WORKSHOP, seat })),
+  });
+  const notFreed = purge.filter((r) => !r.ok);
+  if (notFreed.length) {
+    throw new Error(
+      `PURGE before the bench failed for ${notFreed.length} seats (first: seat ${notFreed[0].seat}: ` +
+        `${notFreed[0].error}); free them with wod and run the bench again`,
+    );
+  }
   console.error(`classroom: creating ${N + 1} seats (${user(FIRST)}-${user(LAST)}) in one apply`);
   const c0 = performance.now();
   created = true;

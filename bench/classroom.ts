@@ -88,7 +88,7 @@ async function openNotebook(hubUrl: string, name: string, password: string): Pro
     const spawn = await s.follow("/hub/spawn");
     await spawn.res.body?.cancel();
     // Its own timeout a little earlier than the student's: its error names the last answer.
-    const landing = await s.openServer(Math.max(1000, left() - 1000));
+    const landing = await s.openServer(Math.round(Math.max(1000, left() - 1000)));
     done(stage);
     stage = "contents";
     const tree = landing.indexOf("/lab/tree/");

@@ -16,7 +16,7 @@ import { sendOriginalOrder } from "../orders/send.ts";
 import { freePort, sleep, spawnDetached, stopProcess } from "../demo/procs.ts";
 import { runWorkflow } from "../workflows/runner.ts";
 import { cloneWorkingTree, commitAll } from "../workflows/workspace.ts";
-import { hubFetch } from "../backend/hub.ts";
+import { HubSession } from "../backend/hub.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SEAT = 102;
@@ -128,13 +128,8 @@ Deno.test({
         30_000,
       );
       const password = /Password:\s*(\S+)/.exec(mail.text)![1];
-      const login = await hubFetch(`${sandbox.hub_url}/hub/login?next=`, {
-        method: "POST",
-        body: new URLSearchParams({ username: `student${SEAT}`, password }),
-        redirect: "manual",
-      });
-      await login.body?.cancel();
-      assertEquals(login.status, 302, "the emailed password does not log in");
+      const loggedIn = await new HubSession(sandbox.hub_url, `student${SEAT}`).login(password);
+      assert(loggedIn, "the emailed password does not log in");
       assert(!lines.join("\n").includes(password), "the password is in the workflow log");
     } finally {
       if (listener) await stopProcess(listener, 20_000).catch(() => {});

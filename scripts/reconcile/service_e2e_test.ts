@@ -13,7 +13,7 @@ import { newIdentity } from "../state/seal.ts";
 import { openStore } from "../state/store.ts";
 import { sendOriginalOrder } from "../orders/send.ts";
 import { freePort, type ProcRecord, sleep, spawnDetached, stopProcess } from "../demo/procs.ts";
-import { hubFetch } from "../backend/hub.ts";
+import { HubSession } from "../backend/hub.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const WOD = join(REPO, "scripts", "wod.ts");
@@ -113,16 +113,9 @@ function sendCreate(s: Setup, seat: number, customer: string, email: string) {
   });
 }
 
-/** JupyterHub 3.0 login form: a redirect with a session cookie when the password is accepted. */
+/** The hub's login form (HubSession: with its XSRF token): true when the password is accepted. */
 async function hubLogin(hubUrl: string, username: string, password: string): Promise<boolean> {
-  const res = await hubFetch(`${hubUrl}/hub/login?next=`, {
-    method: "POST",
-    body: new URLSearchParams({ username, password }),
-    redirect: "manual",
-  });
-  await res.body?.cancel();
-  return res.status === 302 &&
-    /jupyterhub-session-id|jupyterhub-hub-login/.test(res.headers.get("set-cookie") ?? "");
+  return await new HubSession(hubUrl, username).login(password);
 }
 
 /** The password in a credentials email (the line after "Password" in our template). */

@@ -42,9 +42,6 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) =>
   return out;
 }
 
-/** Where the participant logs in (for the credentials email): the connection provider's hub URL. */
-const hubUrl = hubUrlFor;
-
 /** The hub API client of a backend, from its connection and the service token; undefined if none. */
 export async function defaultHub(
   b: EnvironmentBackend,
@@ -124,7 +121,7 @@ export class Delivery {
     return await renderTemplate("credentials", {
       WORKSHOP: seat.workshop ?? "",
       WORKSHOP_TITLE: ws?.value.title ?? seat.workshop ?? "",
-      HUB_URL: await hubUrl(b),
+      HUB_URL: await hubUrlFor(b),
       USERNAME: `student${seat.seat}`,
       PASSWORD: password,
       ENTRY: `${seat.workshop ?? ""}/${ws?.value.entry ?? "0-ReadMeFirst.ipynb"}`,

@@ -15,6 +15,8 @@ export interface SinkMessage {
 
 export class SmtpSink {
   port = 0;
+  /** Connection errors the server reported (a client that reset its socket, for example). */
+  readonly errors: string[] = [];
   private server: SMTPServer;
   private n = 0;
 
@@ -37,6 +39,9 @@ export class SmtpSink {
         });
       },
     });
+    // smtp-server emits a client's socket error (ECONNRESET when a sender is killed mid-conversation)
+    // on the server: without a listener that event would end the whole test process.
+    this.server.on("error", (e: Error) => this.errors.push(e.message));
   }
 
   /** Listens on 127.0.0.1:`port` (default: any free port). */

@@ -39,8 +39,8 @@ Deno.test("a changed role default or seat script changes the code fingerprint, a
     await Deno.writeTextFile(
       defaults,
       (await Deno.readTextFile(defaults)).replace(
-        "wod_backend_hub_concurrent_spawn_limit: 200",
-        "wod_backend_hub_concurrent_spawn_limit: 199",
+        "wod_backend_hub_concurrent_spawn_limit: 20",
+        "wod_backend_hub_concurrent_spawn_limit: 19",
       ),
     );
     const role = await installFingerprint(dir, VALUES);

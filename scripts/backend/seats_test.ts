@@ -200,6 +200,24 @@ Deno.test({
       });
 
       await t.step(
+        "each student's server listens on the student's own port (20000 + the number)",
+        async () => {
+          // /proc/net/tcp of the host: listening sockets (state 0A) with their port and owner uid.
+          const tcp = await sandboxSsh(info, ["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
+          const listeners = tcp.stdout.split("\n").map((l) => l.trim().split(/\s+/))
+            .filter((f) => f[3] === "0A" && f[1]?.includes(":"))
+            .map((f) => ({ port: parseInt(f[1].split(":").at(-1)!, 16), uid: Number(f[7]) }));
+          for (const n of [1, 6]) {
+            const own = listeners.filter((x) => x.uid === 2000 + n).map((x) => x.port);
+            assert(
+              own.includes(20000 + n),
+              `student${n} (uid ${2000 + n}) listens on ${JSON.stringify(own)}`,
+            );
+          }
+        },
+      );
+
+      await t.step(
         "CLEANUP: old password refused, server stopped, home clean, completion reported",
         async () => {
           const [res] = await seats(root, [{ action: "CLEANUP", workshop: "WKSHP-Python101", seat: 6 }]);

@@ -309,7 +309,9 @@ Deno.test({
       ], { seatTimeout: 15 });
       const seconds = (performance.now() - t0) / 1000;
       assertEquals(res[0].ok, false);
-      assertMatch(res[0].error ?? "", /timed out|cleanup hook/);
+      // The overrun is reported by the part that ran out of time: the hanging hook, or (on a loaded
+      // machine, the CREATE's server spawn still pending) the server stop before it.
+      assertMatch(res[0].error ?? "", /timed out|cleanup hook|did not stop within \d+ s/);
       assertEquals(res[1].ok, true, res[1].error);
       assertEquals(res[1].status, "free");
       assert(seconds < 50, `the run took ${seconds.toFixed(1)} s with a 15 s seat timeout`);

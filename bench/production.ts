@@ -15,8 +15,9 @@
 //   prod_noop_reconcile_2000_s           one reconcile pass (expiry + apply, nothing pending) over 2000
 //                                        recorded seats (timed by the reconciler's own "pass" event)
 //   prod_<phase>_apply_passes            the reconciler's passes that applied orders, from its JSON-lines
-//                                        log: how many, their seconds, and per backend the time from the
-//                                        pass's start to that backend's last seat result
+//                                        log: how many, their seconds, and per backend the mean seconds
+//                                        from a pass's start to its plan line, to the playbook's end (and
+//                                        wod-seat's own seconds on the host) and to the seat results
 // and the baseline from the same run: local_order_to_ready_p50_s, BENCH_LOCAL_SEQ (20) single orders
 // through today's single-host path (the listener + the in-process apply loop of scripts/demo/, the state
 // remote a bare repository by local path, jup1 only).
@@ -279,21 +280,35 @@ async function burst(r: Rig, n: number): Promise<number> {
   return (Math.max(...done) - t0) / 1000;
 }
 
-/**
- * The reconciler's passes that applied orders (an "order-applied" line between "pass-started" and
- * "pass"), with per backend the seconds from the pass's start to that backend's last seat result line.
- */
-function applyPasses(lines: LogLine[]): { seconds: number; backends: Map<string, number> }[] {
-  const out: { seconds: number; backends: Map<string, number> }[] = [];
-  let started = 0, applied = false, backends = new Map<string, number>();
+/** Seconds from a pass's start to what happened for one backend in it (from the reconciler's log). */
+interface BackendTimes {
+  /** The plan line (`jup1: CREATE 71, ...`): the backend run starts. */
+  plan?: number;
+  /** `seats.yml jup1: backend seconds {...}`: the playbook run ended. */
+  done?: number;
+  /** wod-seat's own seconds on the host (the sum of its laps). */
+  host?: number;
+  /** The last seat result line (`jup1/71 CREATE ok (delivered: ...)`): credentials sent. */
+  results?: number;
+}
+
+/** The reconciler's passes that applied orders (an "order-applied" line between "pass-started" and "pass"). */
+function applyPasses(lines: LogLine[]): { seconds: number; backends: Map<string, BackendTimes> }[] {
+  const out: { seconds: number; backends: Map<string, BackendTimes> }[] = [];
+  let started = 0, applied = false, backends = new Map<string, BackendTimes>();
+  const at = (name: string) => backends.get(name) ?? backends.set(name, {}).get(name)!;
   for (const l of lines) {
-    const t = Date.parse(l.t);
-    if (l.event === "pass-started") [started, applied, backends] = [t, false, new Map()];
+    const t = (Date.parse(l.t) - started) / 1000;
+    const msg = l.event === "apply" ? l.message ?? "" : "";
+    let m: RegExpExecArray | null;
+    if (l.event === "pass-started") [started, applied, backends] = [Date.parse(l.t), false, new Map()];
     else if (l.event === "order-applied") applied = true;
-    else if (l.event === "apply" && l.message) {
-      const m = /^([\w.-]+)\/\d+ [A-Z]+ (ok|failed)/.exec(l.message);
-      if (m) backends.set(m[1], (t - started) / 1000);
-    } else if (l.event === "pass" && applied) out.push({ seconds: l.seconds ?? 0, backends });
+    else if (l.event === "pass" && applied) out.push({ seconds: l.seconds ?? 0, backends });
+    else if ((m = /^([\w.-]+): (?:[A-Z]+ \d+(?:, )?)+$/.exec(msg))) at(m[1]).plan = t;
+    else if ((m = /^seats\.yml ([\w.-]+): backend seconds (\{.*\})$/.exec(msg))) {
+      const laps = Object.values(JSON.parse(m[2]) as Record<string, number>);
+      Object.assign(at(m[1]), { done: t, host: laps.reduce((n, x) => n + x, 0) });
+    } else if ((m = /^([\w.-]+)\/\d+ [A-Z]+ (ok|failed)/.exec(msg))) at(m[1]).results = t;
   }
   return out;
 }
@@ -301,15 +316,18 @@ function applyPasses(lines: LogLine[]): { seconds: number; backends: Map<string,
 function passesLine(phase: string, lines: LogLine[]): string {
   const ps = applyPasses(lines);
   const total = ps.reduce((n, p) => n + p.seconds, 0);
-  const per = BACKENDS.map((b) => {
-    const xs = ps.map((p) => p.backends.get(b.name)).filter((x): x is number => x !== undefined);
-    return xs.length
-      ? `${b.name} results ${fmt(xs.reduce((n, x) => n + x, 0) / xs.length)} s after start`
-      : "";
-  }).filter(Boolean);
+  const mean = (b: string, k: keyof BackendTimes) => {
+    const xs = ps.map((p) => p.backends.get(b)?.[k]).filter((x): x is number => x !== undefined);
+    return xs.length ? (xs.reduce((n, x) => n + x, 0) / xs.length).toFixed(1) : "-";
+  };
+  const per = BACKENDS.filter((b) => ps.some((p) => p.backends.has(b.name))).map(({ name: b }) =>
+    `${b} plan ${mean(b, "plan")}, playbook done ${mean(b, "done")} (wod-seat on the host ${
+      mean(b, "host")
+    }), seat results ${mean(b, "results")}`
+  );
   return `prod_${phase}_apply_passes: ${ps.length} passes, ${fmt(total)} s in all, max ${
     fmt(Math.max(0, ...ps.map((p) => p.seconds)))
-  } s${per.length ? ` (mean: ${per.join(", ")})` : ""}`;
+  } s${per.length ? `; mean s from a pass's start: ${per.join("; ")}` : ""}`;
 }
 
 async function purgeAll(): Promise<void> {
@@ -392,12 +410,15 @@ async function phase<T>(
 ): Promise<[T, LogLine[]]> {
   const r = await rig(name, mode);
   open.push(r);
+  let result: T;
   try {
-    const result = await fn(r);
-    return [result, await r.log()];
+    result = await fn(r);
   } finally {
     await closeRig(open.pop()!);
   }
+  // Read once the reconciler stopped: it finishes the running pass first (the last credentials email
+  // goes out before its pass ends).
+  return [result, await r.log()];
 }
 try {
   const out: string[] = [];

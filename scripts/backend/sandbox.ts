@@ -491,7 +491,11 @@ export function sshOptions(key: string, knownHosts: string, port: number): strin
  * Run a command as root on a sandbox host: over SSH as the sudo user, then `sudo -n` (argv joined by
  * ssh: callers pass fixed words; a script goes on stdin of `sh`).
  */
-export async function sandboxSsh(info: SandboxInfo, argv: string[], stdin?: string) {
+export async function sandboxSsh(
+  info: Pick<SandboxInfo, "ssh_key" | "known_hosts" | "ssh_port" | "ssh_user" | "host">,
+  argv: string[],
+  stdin?: string,
+) {
   return await exec("ssh", [
     ...sshOptions(info.ssh_key, info.known_hosts, info.ssh_port),
     `${info.ssh_user}@${info.host}`,
@@ -513,10 +517,11 @@ async function registryHosts(): Promise<string[]> {
   return [...hosts, "pypi.org", "files.pythonhosted.org", "registry.npmjs.org"];
 }
 
-async function startProxy(s: SandboxFileState): Promise<void> {
+/** The registry proxy, listening on `addresses` (controller sides of links), started detached. */
+async function startProxy(addresses: string[]): Promise<{ pid: number; pid_start: string; port: number }> {
   const args = ["run", "--no-config", "--allow-net", `--allow-write=${PROXY_LOG}`];
   args.push(new URL("./registry_proxy.ts", import.meta.url).pathname);
-  for (const h of s.hosts) args.push("--listen", `${h.controller_address}:${PROXY_PORT}`);
+  for (const a of addresses) args.push("--listen", `${a}:${PROXY_PORT}`);
   for (const h of await registryHosts()) args.push("--allow", h);
   args.push("--log", PROXY_LOG);
   const child = spawn("setsid", [Deno.execPath(), ...args], { stdout: "null", stderr: "null" });
@@ -524,15 +529,15 @@ async function startProxy(s: SandboxFileState): Promise<void> {
   const pid = child.pid;
   // Listening when every address accepts a connection.
   const deadline = Date.now() + 10_000;
-  for (const h of s.hosts) {
+  for (const a of addresses) {
     for (;;) {
       try {
-        (await Deno.connect({ hostname: h.controller_address, port: PROXY_PORT })).close();
+        (await Deno.connect({ hostname: a, port: PROXY_PORT })).close();
         break;
       } catch (e) {
         if (Date.now() > deadline || !processStart(pid)) {
           throw new WodError(
-            `The sandbox's registry proxy did not listen on ${h.controller_address}:${PROXY_PORT}: ` +
+            `The sandbox's registry proxy did not listen on ${a}:${PROXY_PORT}: ` +
               `${(e as Error).message} (log: ${PROXY_LOG})`,
           );
         }
@@ -540,7 +545,7 @@ async function startProxy(s: SandboxFileState): Promise<void> {
       }
     }
   }
-  s.proxy = { pid, pid_start: processStart(pid) ?? "", port: PROXY_PORT };
+  return { pid, pid_start: processStart(pid) ?? "", port: PROXY_PORT };
 }
 
 /** Install-playbook variables common to every sandbox host (no systemd, kernels to test with). */
@@ -652,7 +657,7 @@ async function installHosts(
 async function reuseRunning(cur: SandboxFileState, log: Log): Promise<SandboxInfo[]> {
   if (!cur.proxy || !alive(cur.proxy.pid, cur.proxy.pid_start)) {
     log("sandbox: the registry proxy was not running: starting it");
-    await startProxy(cur);
+    cur.proxy = await startProxy(cur.hosts.map((h) => h.controller_address));
     await writeState(cur);
   }
   // Installed and every hub answers: nothing to do; otherwise the install playbook repairs them.
@@ -781,7 +786,7 @@ async function upLocked(log: Log): Promise<SandboxInfo[]> {
     await writeState(s);
   }
   await Deno.writeTextFile(KNOWN_HOSTS, knownHosts, { mode: 0o600 });
-  await startProxy(s);
+  s.proxy = await startProxy(s.hosts.map((h) => h.controller_address));
   await writeState(s);
   for (const h of s.hosts) await waitForSsh(h.host, KEY_FILE, KNOWN_HOSTS);
   log(
@@ -812,6 +817,107 @@ export async function ensureSandboxHosts(log: Log = () => {}): Promise<SandboxIn
 /** For tests: the first sandbox host (backend jup1 of environments/local.yaml), all of them up. */
 export async function ensureSandbox(log: Log = () => {}): Promise<SandboxInfo> {
   return (await ensureSandboxHosts(log))[0];
+}
+
+// ---------- the control host: one more host, not a backend, only when asked for ----------
+
+/** Name (hostname, namespace, host directory) of the control host; no backend may take it. */
+export const SANDBOX_CONTROL_NAME = "ctl";
+/** Its link's index in the sandbox's /24: the last /29 (backends use 0-29, at most 30 of them). */
+const CONTROL_INDEX = 31;
+
+/** How to reach the control host: SSH as the sandbox's sudo user, with the sandbox's key and known_hosts. */
+export type SandboxControlInfo = Pick<
+  SandboxInfo,
+  "name" | "host" | "ssh_port" | "ssh_user" | "ssh_key" | "known_hosts" | "controller_address" | "pid"
+>;
+
+function controlInfo(s: SandboxFileState, h: SandboxHostState): SandboxControlInfo {
+  return {
+    name: h.name,
+    host: h.host,
+    ssh_port: h.ssh_port,
+    ssh_user: s.ssh_user,
+    ssh_key: s.ssh_key,
+    known_hosts: s.known_hosts,
+    controller_address: h.controller_address,
+    pid: h.pid,
+  };
+}
+
+/** Stop the control host (its processes by PID, its link, namespace and mounts); the backends stay. */
+async function stopControl(s: SandboxFileState): Promise<void> {
+  if (s.control) {
+    await killAndWait(s.control.host.pid, s.control.host.pid_start);
+    await killAndWait(s.control.proxy.pid, s.control.proxy.pid_start);
+  }
+  await exec("ip", ["link", "del", `wh${SANDBOX_TAG}${CONTROL_INDEX}`], { allowFailure: true });
+  await exec("ip", ["netns", "del", netnsName(SANDBOX_CONTROL_NAME)], { allowFailure: true });
+  const dir = hostDir(SANDBOX_CONTROL_NAME);
+  for (const [, dest] of MOUNTS) await umount(join(dir, "root", dest));
+  await umount(join(dir, "root"));
+  for (const d of ["upper", "work"]) await Deno.remove(join(dir, d), { recursive: true }).catch(() => {});
+  delete s.control;
+}
+
+/** git on the control host (from the apt cache or through its registry proxy) unless it has it. */
+const CONTROL_GIT = `set -e
+command -v git >/dev/null 2>&1 && exit 0
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -q --no-install-recommends git >/dev/null 2>&1 ||
+  { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends git >/dev/null; }
+`;
+
+async function controlLocked(log: Log): Promise<SandboxControlInfo> {
+  const s = readSandboxStateSync();
+  if (!s || s.hosts.length === 0 || !hostsAlive(s)) {
+    throw new WodError("The sandbox is not running: run `deno task wod sandbox up` before its control host");
+  }
+  const c = s.control;
+  if (c && alive(c.host.pid, c.host.pid_start) && alive(c.proxy.pid, c.proxy.pid_start)) {
+    return controlInfo(s, c.host);
+  }
+  if (s.hosts.some((h) => h.name === SANDBOX_CONTROL_NAME)) {
+    throw new WodError(
+      `A sandbox backend is named "${SANDBOX_CONTROL_NAME}", the control host's name: rename it in environments/local.yaml`,
+    );
+  }
+  await stopControl(s);
+  const b = { name: SANDBOX_CONTROL_NAME, students: [1, 1] as [number, number], uid_base: 0, admin_user: "" };
+  const started = await startHost(b, CONTROL_INDEX, s.subnet);
+  const host = { ...started.host, hub_url: "", installed: true };
+  const others = (await Deno.readTextFile(s.known_hosts).catch(() => "")).split("\n")
+    .filter((l) => l && !l.startsWith(`${host.host} `));
+  await Deno.writeTextFile(s.known_hosts, [...others, started.knownHosts.trim(), ""].join("\n"), {
+    mode: 0o600,
+  });
+  s.control = { host, proxy: await startProxy([host.controller_address]) };
+  await writeState(s);
+  await waitForSsh(host.host, s.ssh_key, s.known_hosts);
+  const info = controlInfo(s, host);
+  const r = await sandboxSsh(info, ["sh"], CONTROL_GIT);
+  if (r.code !== 0) {
+    throw new WodError(
+      `Installing git on the sandbox's control host ${host.host} failed (exit ${r.code}): ${
+        r.stderr.trim().split("\n").slice(-3).join(" ")
+      }; see the registry proxy's log ${PROXY_LOG}`,
+    );
+  }
+  await harvestAptArchives(join(hostDir(SANDBOX_CONTROL_NAME), "upper"));
+  log(`sandbox: control host ${SANDBOX_CONTROL_NAME} up at ${host.host} (sshd, git)`);
+  return info;
+}
+
+/**
+ * The sandbox's control host (not a backend): one more Debian host in its own network namespace with
+ * sshd on :22 (the sandbox's sudo user, key and known_hosts) and git, for a state remote reached over
+ * SSH (`bench production`). Brought up on request only, after the backends (brought up if needed); a
+ * second call returns the running one; `wod sandbox down` stops it with the rest.
+ */
+export async function ensureSandboxControlHost(log: Log = () => {}): Promise<SandboxControlInfo> {
+  requireRoot();
+  await ensureSandboxHosts(log);
+  return await withLock(() => controlLocked(log));
 }
 
 async function hubAnswers(hubUrl: string): Promise<boolean> {
@@ -849,6 +955,10 @@ async function teardown(): Promise<boolean> {
   if (s) {
     for (const h of s.hosts) if (await killAndWait(h.pid, h.pid_start)) stopped = true;
     if (s.proxy) await killAndWait(s.proxy.pid, s.proxy.pid_start);
+    if (s.control) {
+      await killAndWait(s.control.host.pid, s.control.host.pid_start);
+      await killAndWait(s.control.proxy.pid, s.control.proxy.pid_start);
+    }
   } else if (raw && typeof raw.pid === "number" && typeof raw.pid_start === "string") {
     // The one-host layout shared this machine's network: drop the ban table its fail2ban made.
     const legacyRoot = join(SANDBOX_DIR, "root");

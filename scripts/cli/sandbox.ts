@@ -20,7 +20,9 @@ State lives in $WOD_SANDBOX_DIR (default /var/lib/wod/sandbox): the CLI, the tes
           hub_token_file}], and the first backend's keys at the top level}
   status  the same JSON when they run; {"running": false} and exit 1 when not
   down    stop them: processes, links, namespaces, mounts and per-run layers of this sandbox only
-          (the image and download caches stay)
+          (the image and download caches stay), and the control host "ctl" when one runs (a host
+          that is not a backend, brought up on request only: \`bench production\` keeps its state
+          remote there)
 `;
 
 function backendJson(h: SandboxInfo) {

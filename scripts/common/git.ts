@@ -19,11 +19,23 @@ export const GIT_CONFIG = [
   "core.hooksPath=/dev/null",
 ];
 
+/**
+ * Variables of this process every git child gets when set: how to reach a remote over SSH (a state
+ * remote `ssh://user@host/path`): GIT_SSH_COMMAND names the key and known_hosts, e.g.
+ * `ssh -i /etc/wod/state_key -o UserKnownHostsFile=/etc/wod/known_hosts -o StrictHostKeyChecking=yes`.
+ * Without it, ssh uses the user's ~/.ssh (key, config, known_hosts).
+ */
+export const GIT_INHERIT = ["GIT_SSH_COMMAND"];
+
 export type GitOptions = Omit<ExecOptions, "stdin" | "output" | "bare">;
 
 /** `git args` (in `opts.cwd`); throws a WodError with the output's tail on failure unless allowed. */
 export async function git(args: string[], opts: GitOptions = {}): Promise<ExecResult> {
-  return await exec("git", [...GIT_CONFIG, ...args], { ...opts, env: { ...GIT_ENV, ...opts.env } });
+  return await exec("git", [...GIT_CONFIG, ...args], {
+    ...opts,
+    inherit: [...GIT_INHERIT, ...(opts.inherit ?? [])],
+    env: { ...GIT_ENV, ...opts.env },
+  });
 }
 
 /** `git args` in `cwd`, its standard output trimmed. */

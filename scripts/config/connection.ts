@@ -61,6 +61,11 @@ export interface SandboxFileState {
   known_hosts: string;
   proxy?: { pid: number; pid_start: string; port: number };
   hosts: SandboxHostState[];
+  /**
+   * The control host (not a backend), only when asked for (ensureSandboxControlHost): its own namespace
+   * and link, sshd and git, and a registry proxy of its own on its link.
+   */
+  control?: { host: SandboxHostState; proxy: { pid: number; pid_start: string; port: number } };
 }
 
 export function readSandboxStateSync(): SandboxFileState | undefined {

@@ -4,12 +4,10 @@
 // `git ls-tree <branch> -- <prefix>/<env>/` without lease.json (the sub-trees' ids change whenever a
 // seat or the ledger does). For the GitHub store: a hash of the recorded seats (one read through the
 // API per check, so give it a longer interval).
-import { exec } from "../common/exec.ts";
+import { git } from "../common/git.ts";
 import { WodError } from "../common/errors.ts";
 import type { Environment } from "../config/types.gen.ts";
 import { stateLocation, type StateStore } from "../state/store.ts";
-
-const GIT_ENV = { GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" };
 
 async function sha256(text: string): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -44,21 +42,19 @@ export async function stateTipWatcher(
     };
   }
   const dir = await Deno.makeTempDir({ prefix: "wod-tip-" });
-  await exec("git", ["init", "-q", "--bare", dir], { env: GIT_ENV });
+  await git(["init", "-q", "--bare", dir]);
   const ref = "refs/wod/tip";
   return {
     async tip() {
-      const f = await exec(
-        "git",
+      const f = await git(
         ["-C", dir, "fetch", "-q", "--no-tags", "--force", loc.remote, `+${loc.branch}:${ref}`],
-        { env: GIT_ENV, allowFailure: true, timeoutMs: 30_000 },
+        { allowFailure: true, timeoutMs: 30_000 },
       );
       if (f.code !== 0) {
         if (/couldn't find remote ref|could not find remote ref/i.test(f.stderr)) return "empty";
         throw new WodError(`Cannot fetch branch "${loc.branch}" from ${loc.remote}: ${f.stderr.trim()}`);
       }
-      const ls = await exec("git", ["-C", dir, "ls-tree", ref, "--", `${loc.prefix}/${envName}/`], {
-        env: GIT_ENV,
+      const ls = await git(["-C", dir, "ls-tree", ref, "--", `${loc.prefix}/${envName}/`], {
         timeoutMs: 30_000,
       });
       return await sha256(withoutLease(ls.stdout));

@@ -106,18 +106,19 @@ export async function requireCurrentInstall(opts: {
   if (!opts.backends.length) return;
   const log = opts.log ?? (() => {});
   const env = opts.config.environments.get(opts.env)?.value;
-  const targets: InstallTarget[] = [];
-  const statuses: InstallStatus[] = [];
-  for (const name of opts.backends) {
+  // Every backend at once (one SSH read each): the slowest backend, not their sum, delays the run.
+  const checked = await Promise.all(opts.backends.map(async (name) => {
     try {
       const [t] = await installTargets(opts.config, opts.env, [name]);
-      targets.push(t);
-      statuses.push(await installStatus(t, opts.ansibleDir ?? ANSIBLE_DIR, opts.read));
+      return { t, s: await installStatus(t, opts.ansibleDir ?? ANSIBLE_DIR, opts.read) };
     } catch (err) {
       // Unreachable: the seat run fails on its own (and is retried); the other backends go on.
       log(`${name}: install record not checked: ${(err as Error).message}`);
+      return undefined;
     }
-  }
+  }));
+  const targets: InstallTarget[] = checked.flatMap((c) => c ? [c.t] : []);
+  const statuses: InstallStatus[] = checked.flatMap((c) => c ? [c.s] : []);
   for (const s of statuses.filter((x) => x.stale && !x.codeStale)) {
     log(
       `${s.backend}: install values differ from the environment (${s.detail}); run ${installFix(opts.env)}`,

@@ -227,6 +227,7 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
       archive = join(work, "stage.tar");
       await exec("tar", ["-C", archiveDir, "-cf", archive, "."]);
     }
+    const laps = taskLaps();
     const run = await runPlaybook({
       playbook: "seats.yml",
       hosts: [{
@@ -249,12 +250,47 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
       },
       redact: passwords,
       log: opts.log,
+      onLine: laps.line,
       timeoutSeconds: (opts.runTimeout ?? 1200) + 120,
     });
+    opts.log?.(`seats.yml ${backend.name}: controller seconds ${JSON.stringify(laps.done())}`);
     return seatResults(run, { opts, backend, runTasks, passwords, results });
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * Where the seconds of a playbook run go, seen from the controller: "startup" until the first task
+ * starts (ansible-playbook's own start, inventory and play), each task from its start to its result,
+ * "end" from the last result to the exit. Only task names and times: no result is kept.
+ */
+export function taskLaps(now = () => performance.now()) {
+  const t0 = now();
+  let last = t0;
+  const out: Record<string, number> = {};
+  const add = (name: string, t: number) => {
+    out[name] = Math.round(((out[name] ?? 0) + (t - last) / 1000) * 100) / 100;
+    last = t;
+  };
+  return {
+    line(l: string) {
+      if (!l.startsWith("{")) return;
+      let ev: { event?: string; task?: string };
+      try {
+        ev = JSON.parse(l);
+      } catch {
+        return;
+      }
+      const t = now();
+      if (ev.event === "task_start") add(Object.keys(out).length === 0 ? "startup" : "between", t);
+      else if (ev.event === "task" && ev.task) add(ev.task, t);
+    },
+    done(): Record<string, number> {
+      add("end", now());
+      return out;
+    },
+  };
 }
 
 /** The content of created seats' workshops, staged in `archiveDir`, and the template variables. */

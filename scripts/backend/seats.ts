@@ -172,6 +172,11 @@ export interface RunSeatOptions {
   seatTimeout?: number;
   /** Seconds the backend run may take (default: the role's, 1200); ansible-playbook is stopped 2 min later. */
   runTimeout?: number;
+  /**
+   * The backend's install record was just found current (requireCurrentInstall): its seat script is
+   * this repository's, so the run does not copy it again. Default false: the run copies it.
+   */
+  seatToolCurrent?: boolean;
 }
 
 /** One seat task as the seats.yml role reads it (`wod_seats_tasks`). */
@@ -245,6 +250,7 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
         wod_seats_passwords: passwords,
         wod_seats_archive: archive,
         wod_seats_start_servers: opts.startServers ?? true,
+        wod_seats_install_tool: opts.seatToolCurrent !== true,
         ...(opts.seatTimeout ? { wod_seats_seat_timeout: opts.seatTimeout } : {}),
         ...(opts.runTimeout ? { wod_seats_run_timeout: opts.runTimeout } : {}),
       },

@@ -106,6 +106,8 @@ class Pass {
     private readonly delivery: Delivery,
     private readonly log: (line: string) => void,
     readonly seats: Seat[],
+    /** Backends whose install record was found current before this pass (requireCurrentInstall). */
+    private readonly current: ReadonlySet<string> = new Set(),
   ) {
     this.steps = new Map(seats.map((x) => [seatKey(x), []]));
   }
@@ -171,6 +173,7 @@ class Pass {
       items: runnable,
       startServers: hub === undefined,
       log: this.log,
+      seatToolCurrent: this.current.has(backend),
     });
     const t1 = performance.now();
     // Credentials go out a few at a time; one failed delivery does not hold back the others.
@@ -274,9 +277,10 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
     if (opts.dryRun) return { plan, outcomes: [], committed: false };
     // Never a seat action with a seat script or roles older than this repository's (install first).
     const planned = performance.now();
+    let current: string[] = [];
     if (plan.length > 0 && !opts.runSeatTasks) {
       const backends = plan.map((p) => p.backend);
-      await requireCurrentInstall({ root: opts.root, config: cfg, env: opts.env, backends, log });
+      current = await requireCurrentInstall({ root: opts.root, config: cfg, env: opts.env, backends, log });
     }
     const checked = performance.now();
     const delivery = await Delivery.open({ cfg, env, identities: opts.identities, getenv: opts.getenv, log });
@@ -294,6 +298,7 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
           log,
           nowMs,
           laps: { started, planned, checked },
+          current: new Set(current),
         })
         : { plan, outcomes: [], committed: false };
       const failedNow = report.deliveries?.failed ?? 0;
@@ -329,10 +334,12 @@ async function applyPlan(
     nowMs: () => number;
     /** performance.now() at the start, after planning and after the install check (timings line). */
     laps: { started: number; planned: number; checked: number };
+    /** Backends whose install record was found current (their seat script is not copied again). */
+    current?: ReadonlySet<string>;
   },
 ): Promise<ApplyReport> {
   const { cfg, env, store, log } = c;
-  const pass = new Pass(opts, cfg, env, c.delivery, log, c.seats);
+  const pass = new Pass(opts, cfg, env, c.delivery, log, c.seats, c.current);
   await pass.runRounds();
   const ran = performance.now();
   const committed = await commitOutcome({

@@ -3,6 +3,7 @@
 // extra-vars file (0600, deleted after) and come back only in the typed results.
 import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
+import { Buffer } from "node:buffer";
 import { WodError } from "../common/errors.ts";
 import { exec } from "../common/exec.ts";
 import { redactText } from "../common/log.ts";
@@ -91,6 +92,12 @@ export function newPassword(length = PASSWORD_LENGTH): string {
   }
   return out.join("");
 }
+
+/**
+ * Archives of content up to this size travel base64-encoded in the run's variables (one remote
+ * command unpacks them); larger ones are uploaded by Ansible's unarchive (three remote steps).
+ */
+export const INLINE_ARCHIVE_MAX = 1024 * 1024;
 
 /** Where a run is staged on the backend (removed at the end of the run). */
 const STAGING_ROOT = "/var/lib/wod/run";
@@ -228,9 +235,15 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
     );
     if (runTasks.length === 0) return results as SeatResult[];
     let archive = "";
+    let inline = "";
     if ([...Deno.readDirSync(archiveDir)].length > 0) {
       archive = join(work, "stage.tar");
-      await exec("tar", ["-C", archiveDir, "-cf", archive, "."]);
+      await exec("tar", ["-C", archiveDir, "--owner=0", "--group=0", "--numeric-owner", "-cf", archive, "."]);
+      // Small: in the (0600, deleted) extra-vars file, unpacked by one remote command (no upload).
+      if ((await Deno.stat(archive)).size <= INLINE_ARCHIVE_MAX) {
+        inline = Buffer.from(await Deno.readFile(archive)).toString("base64");
+        archive = "";
+      }
     }
     const laps = taskLaps();
     const run = await runPlaybook({
@@ -249,6 +262,7 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
         wod_seats_tasks: runTasks,
         wod_seats_passwords: passwords,
         wod_seats_archive: archive,
+        wod_seats_archive_inline: inline,
         wod_seats_start_servers: opts.startServers ?? true,
         wod_seats_install_tool: opts.seatToolCurrent !== true,
         ...(opts.seatTimeout ? { wod_seats_seat_timeout: opts.seatTimeout } : {}),

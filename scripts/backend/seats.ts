@@ -184,6 +184,8 @@ export interface RunSeatOptions {
    * this repository's, so the run does not copy it again. Default false: the run copies it.
    */
   seatToolCurrent?: boolean;
+  /** Archives up to this many bytes travel in the run's variables (default INLINE_ARCHIVE_MAX). */
+  inlineArchiveMax?: number;
 }
 
 /** One seat task as the seats.yml role reads it (`wod_seats_tasks`). */
@@ -240,7 +242,7 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
       archive = join(work, "stage.tar");
       await exec("tar", ["-C", archiveDir, "--owner=0", "--group=0", "--numeric-owner", "-cf", archive, "."]);
       // Small: in the (0600, deleted) extra-vars file, unpacked by one remote command (no upload).
-      if ((await Deno.stat(archive)).size <= INLINE_ARCHIVE_MAX) {
+      if ((await Deno.stat(archive)).size <= (opts.inlineArchiveMax ?? INLINE_ARCHIVE_MAX)) {
         inline = Buffer.from(await Deno.readFile(archive)).toString("base64");
         archive = "";
       }

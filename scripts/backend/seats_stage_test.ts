@@ -1,6 +1,8 @@
-// The small-archive path of ansible/roles/wod_seats: the role's unpack script, run here as the role runs
-// it (python3 -I -c SCRIPT DEST, the archive in base64 on stdin), unpacks regular files and folders
-// owned by root into a root-only folder, and refuses an archive with a path leaving it or a link.
+// The one remote step of a seat run (ansible/roles/wod_seats "Apply the seat actions"), run here as the
+// role runs it (python3 -I -c SCRIPT STAGING TOOL, the job as JSON on stdin) with a stand-in for
+// wod-seat that reports what it finds: the small archive is unpacked as root-owned files in a 0700
+// folder, the tool gets the spec on its stdin and its output and exit code pass through, the folder
+// is removed afterwards; an archive with a path leaving the folder or a link is refused (tool not run).
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import { parse } from "yaml";
@@ -10,23 +12,47 @@ import { ANSIBLE_DIR } from "./ansible.ts";
 
 const isRoot = Deno.uid() === 0;
 
-async function unpackScript(): Promise<string> {
+// Stands in for wod-seat: reports the staging folder's mode and files (mode, uid), echoes the spec.
+const FAKE_TOOL = `#!/usr/bin/python3
+import json, os, sys
+spec = json.load(sys.stdin)
+st = spec["staging"]
+files = {}
+for root, dirs, names in os.walk(st):
+    for n in names:
+        p = os.path.join(root, n)
+        s = os.lstat(p)
+        files[os.path.relpath(p, st)] = [oct(s.st_mode & 0o7777), s.st_uid, s.st_gid, open(p).read()]
+print(json.dumps({"mode": oct(os.stat(st).st_mode & 0o777), "files": files, "spec": spec}))
+sys.exit(3)
+`;
+
+async function applyScript(): Promise<string> {
   const tasks = parse(await Deno.readTextFile(join(ANSIBLE_DIR, "roles/wod_seats/tasks/main.yml"))) as {
     block?: { name: string; "ansible.builtin.command"?: { argv: string[] } }[];
   }[];
-  const t = tasks.flatMap((x) => x.block ?? []).find((x) => /unpack the small archive/.test(x.name));
-  assert(t?.["ansible.builtin.command"], "the role has no small-archive unpack task");
+  const t = tasks.flatMap((x) => x.block ?? []).find((x) => x.name === "Apply the seat actions");
+  assert(t?.["ansible.builtin.command"], "the role has no seat-actions command");
   return t["ansible.builtin.command"].argv[3];
 }
 
-async function unpack(tarFile: string, dest: string) {
-  const b64 = Buffer.from(await Deno.readFile(tarFile)).toString("base64");
-  return await exec("python3", ["-I", "-c", await unpackScript(), dest], { stdin: b64, allowFailure: true });
+async function apply(tmp: string, tarFile: string, dest: string) {
+  const tool = join(tmp, "fake-wod-seat");
+  await Deno.writeTextFile(tool, FAKE_TOOL, { mode: 0o755 });
+  const job = {
+    archive: Buffer.from(await Deno.readFile(tarFile)).toString("base64"),
+    spec: { staging: dest, passwords: ["pw"] },
+  };
+  return await exec("python3", ["-I", "-c", await applyScript(), dest, tool], {
+    stdin: JSON.stringify(job) + "\n",
+    allowFailure: true,
+  });
 }
 
+const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+
 Deno.test({
-  name:
-    "the small archive unpacks as root-owned files in a 0700 folder; a path leaving it or a link is refused",
+  name: "the seat run's one remote step unpacks the small archive root-only, runs the tool, then removes it",
   ignore: !isRoot,
   async fn() {
     const tmp = await Deno.makeTempDir();
@@ -48,20 +74,23 @@ Deno.test({
         ".",
       ]);
       const dest = join(tmp, "run", "1-abc");
-      const ok = await unpack(join(tmp, "ok.tar"), dest);
-      assertEquals(ok.code, 0, ok.stderr);
-      assertEquals(await Deno.readTextFile(join(dest, "content", "W", "a.txt")), "hello\n");
-      const st = await Deno.stat(dest);
-      assertEquals([st.mode! & 0o777, st.uid], [0o700, 0]);
-      const hook = await Deno.stat(join(dest, "hooks", "W", "public", "create"));
+      const ok = await apply(tmp, join(tmp, "ok.tar"), dest);
+      // The tool's exit code and output pass through; the folder is gone afterwards.
+      assertEquals(ok.code, 3, ok.stderr);
+      assert(!await exists(dest));
+      const seen = JSON.parse(ok.stdout);
+      assertEquals(seen.mode, "0o700");
+      assertEquals(seen.spec, { staging: dest, passwords: ["pw"] });
+      assertEquals(seen.files["content/W/a.txt"], ["0o644", 0, 0, "hello\n"]);
       // Owner root, no setuid, no write for others; still executable.
-      assertEquals([hook.uid, hook.gid, hook.mode! & 0o7777], [0, 0, 0o755]);
+      assertEquals(seen.files["hooks/W/public/create"], ["0o755", 0, 0, "#!/bin/sh\n"]);
 
       await Deno.symlink("/etc/shadow", join(src, "content", "W", "link"));
       await exec("tar", ["-C", src, "-cf", join(tmp, "link.tar"), "."]);
-      const link = await unpack(join(tmp, "link.tar"), join(tmp, "run", "2-abc"));
-      assert(link.code !== 0);
+      const link = await apply(tmp, join(tmp, "link.tar"), join(tmp, "run", "2-abc"));
+      assertEquals([link.code, link.stdout], [1, ""]);
       assertMatch(link.stderr, /refused archive member '\.\/content\/W\/link'/);
+      assert(!await exists(join(tmp, "run", "2-abc")));
 
       await Deno.remove(join(src, "content", "W", "link"));
       await exec("tar", [
@@ -73,9 +102,10 @@ Deno.test({
         "s,^W,../W,",
         "W",
       ]);
-      const up = await unpack(join(tmp, "up.tar"), join(tmp, "run", "3-abc"));
-      assert(up.code !== 0);
+      const up = await apply(tmp, join(tmp, "up.tar"), join(tmp, "run", "3-abc"));
+      assertEquals([up.code, up.stdout], [1, ""]);
       assertMatch(up.stderr, /refused archive member '\.\.\/W/);
+      assert(!await exists(join(tmp, "W")));
     } finally {
       await Deno.remove(tmp, { recursive: true });
     }

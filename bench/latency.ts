@@ -10,6 +10,10 @@
 // Baseline in the same run: the original's way, one ansible run per seat (runSeatTasks with one
 // CREATE, BENCH_BASELINE_RUNS (5) times, median), and what 50 seats cost that way (50 x median).
 //
+// BENCH_BURST=0 and BENCH_BASELINE_RUNS=0 skip those phases (single orders only). The apply's own timing
+// lines (read and plan, install check, backend run, deliveries; the playbook's seconds per task) are
+// printed on stderr for every order: docs/production.md "Where the seconds of one order go".
+//
 // Uses seats 71-120 of the shared sandbox (docs/testbed.md: the bench may use them when run alone) and
 // purges them at the end. Needs root (the sandbox). Goals: p50 <= 10 s, burst <= 60 s.
 import { join } from "node:path";

@@ -51,63 +51,71 @@ async function fixtures(): Promise<{ root: string; priv: string }> {
   return { root, priv };
 }
 
-Deno.test({
-  name: "private overlay hooks run after the public ones, with the documented arguments and env",
-  ignore: !isRoot,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const lines: string[] = [];
-    const log = (l: string) => lines.push(l);
-    const info = await ensureSandbox(log);
-    const { root, priv } = await fixtures();
-    const seats = [35, 36];
-    try {
-      const tasks: SeatTask[] = [
-        { action: "CREATE", workshop: PUB, seat: 35 },
-        { action: "CREATE", workshop: PRIV, seat: 36 },
-      ];
-      const res: SeatResult[] = await runSeatTasks({
-        config: await loadConfig(root, { privateDir: priv }),
-        privateDir: priv,
-        env: "local",
-        backend: "jup1",
-        tasks,
-        log,
-        startServers: false,
-      });
-      for (const r of res) assert(r.ok, `seat ${r.seat} ${r.action} failed: ${r.error}`);
-      const read = async (seat: number) => {
-        const r = await sandboxSsh(info, ["cat", `/student/student${seat}/hooks.log`]);
-        assertEquals(r.code, 0, `no hooks.log for student${seat}: ${r.stderr}`);
-        return r.stdout.trim().split("\n");
-      };
-      const env = (seat: number, ws: string) =>
-        `${seat} ${seat} student${seat} ${ws} ${2000 + seat} /student/student${seat} ` +
-        `args=${seat},student${seat},${ws}`;
-      assertEquals(await read(35), [
-        `public CREATE create ${env(35, PUB)}`,
-        `private CREATE create ${env(35, PUB)}`,
-        `public CREATE post-copy ${env(35, PUB)}`,
-        `private CREATE post-copy ${env(35, PUB)}`,
-      ]);
-      assertEquals(await read(36), [`private-only CREATE post-copy ${env(36, PRIV)}`]);
-      // Content is deployed, hooks are not.
-      for (const [seat, ws] of [[35, PUB], [36, PRIV]] as const) {
-        const ls = await sandboxSsh(info, ["ls", "-A", `/student/student${seat}/${ws}`]);
-        assertEquals(ls.stdout.trim().split("\n"), ["README.md"], `content of student${seat}`);
+for (const [upload, a, b] of [[false, 35, 36], [true, 37, 38]] as const) {
+  Deno.test({
+    name: `private overlay hooks run after the public ones, with the documented arguments and env${
+      upload ? " (content uploaded by unarchive, as a large archive is)" : ""
+    }`,
+    ignore: !isRoot,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const lines: string[] = [];
+      const log = (l: string) => lines.push(l);
+      const info = await ensureSandbox(log);
+      const { root, priv } = await fixtures();
+      const seats = [a, b];
+      try {
+        const tasks: SeatTask[] = [
+          { action: "CREATE", workshop: PUB, seat: a },
+          { action: "CREATE", workshop: PRIV, seat: b },
+        ];
+        const res: SeatResult[] = await runSeatTasks({
+          config: await loadConfig(root, { privateDir: priv }),
+          privateDir: priv,
+          env: "local",
+          backend: "jup1",
+          tasks,
+          log,
+          startServers: false,
+          ...(upload ? { inlineArchiveMax: 0 } : {}),
+        });
+        for (const r of res) assert(r.ok, `seat ${r.seat} ${r.action} failed: ${r.error}`);
+        const read = async (seat: number) => {
+          const r = await sandboxSsh(info, ["cat", `/student/student${seat}/hooks.log`]);
+          assertEquals(r.code, 0, `no hooks.log for student${seat}: ${r.stderr}`);
+          return r.stdout.trim().split("\n");
+        };
+        const env = (seat: number, ws: string) =>
+          `${seat} ${seat} student${seat} ${ws} ${2000 + seat} /student/student${seat} ` +
+          `args=${seat},student${seat},${ws}`;
+        assertEquals(await read(a), [
+          `public CREATE create ${env(a, PUB)}`,
+          `private CREATE create ${env(a, PUB)}`,
+          `public CREATE post-copy ${env(a, PUB)}`,
+          `private CREATE post-copy ${env(a, PUB)}`,
+        ]);
+        assertEquals(await read(b), [`private-only CREATE post-copy ${env(b, PRIV)}`]);
+        // Content is deployed, hooks are not.
+        for (const [seat, ws] of [[a, PUB], [b, PRIV]] as const) {
+          const ls = await sandboxSsh(info, ["ls", "-A", `/student/student${seat}/${ws}`]);
+          assertEquals(ls.stdout.trim().split("\n"), ["README.md"], `content of student${seat}`);
+        }
+        // Nothing of the run is left staged on the backend.
+        const staged = await sandboxSsh(info, ["sudo", "-n", "ls", "-A", "/var/lib/wod/run"]);
+        assertEquals(staged.stdout.trim(), "", "staging folders left behind");
+      } finally {
+        await runSeatTasks({
+          config: await loadConfig(root, { privateDir: priv }),
+          privateDir: priv,
+          env: "local",
+          backend: "jup1",
+          tasks: seats.map((seat) => ({ action: "PURGE" as const, workshop: PUB, seat })),
+          log,
+        }).catch(() => {});
+        await Deno.remove(root, { recursive: true }).catch(() => {});
+        await Deno.remove(priv, { recursive: true }).catch(() => {});
       }
-    } finally {
-      await runSeatTasks({
-        config: await loadConfig(root, { privateDir: priv }),
-        privateDir: priv,
-        env: "local",
-        backend: "jup1",
-        tasks: seats.map((seat) => ({ action: "PURGE" as const, workshop: PUB, seat })),
-        log,
-      }).catch(() => {});
-      await Deno.remove(root, { recursive: true }).catch(() => {});
-      await Deno.remove(priv, { recursive: true }).catch(() => {});
-    }
-  },
-});
+    },
+  });
+}

@@ -301,9 +301,16 @@ export interface InstallStatus {
   detail: string;
 }
 
-/** Read the install record over SSH (the ssh_user reads it: the file is world-readable). */
-export async function readInstallRecord(host: AnsibleHost): Promise<InstallRecord | undefined> {
+/**
+ * Read the install record over SSH (the ssh_user reads it: the file is world-readable). `sshOptions`:
+ * more `-o` options (e.g. the control master shared with the seat run, install_targets.ts).
+ */
+export async function readInstallRecord(
+  host: AnsibleHost,
+  sshOptions: string[] = [],
+): Promise<InstallRecord | undefined> {
   const args = ["-p", String(host.port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"];
+  args.push(...sshOptions);
   args.push("-o", "ConnectTimeout=10");
   if (host.keyFile) args.push("-i", host.keyFile, "-o", "IdentitiesOnly=yes");
   if (host.knownHostsFile) args.push("-o", `UserKnownHostsFile=${host.knownHostsFile}`);

@@ -5,6 +5,8 @@ import { type Config, requireEnvironment } from "../config/load.ts";
 import type { Environment, EnvironmentBackend } from "../config/types.gen.ts";
 import { WodError } from "../common/errors.ts";
 import { ANSIBLE_DIR } from "./ansible.ts";
+import { join } from "node:path";
+import type { AnsibleHost } from "./ansible.ts";
 import {
   environmentInstallVars,
   failureSummary,
@@ -15,6 +17,7 @@ import {
   type InstallStatus,
   installStatus,
   type InstallTarget,
+  readInstallRecord,
 } from "./install.ts";
 import { isSandboxBackend } from "../config/connection.ts";
 import { connectionFor } from "./seats.ts";
@@ -87,12 +90,36 @@ export function formatStale(envName: string, statuses: InstallStatus[]): string[
 }
 
 /**
+ * The SSH options that make a connection share ansible-playbook's control master (ansible.cfg:
+ * ControlMaster=auto, ControlPersist and control_path `%(directory)s/wod-%%C` under ~/.ansible/cp), so
+ * that the install-record read before a seat run and the run itself pay one SSH handshake, not two.
+ * Empty without a HOME (then each connection has its own handshake, as before).
+ */
+export async function sharedMasterOptions(home = Deno.env.get("HOME")): Promise<string[]> {
+  if (!home) return [];
+  const dir = join(home, ".ansible", "cp");
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch {
+    return [];
+  }
+  return ["-o", "ControlMaster=auto", "-o", "ControlPersist=60s", "-o", `ControlPath=${dir}/wod-%C`];
+}
+
+/** The install record of a host, read over the SSH master the seat run then reuses. */
+export async function readInstallRecordShared(host: AnsibleHost): Promise<InstallRecord | undefined> {
+  return await readInstallRecord(host, await sharedMasterOptions());
+}
+
+/**
  * apply's guard, called before any seat action: every backend with work must have been installed from
  * this repository's roles and seat script. A stale one is refused with the fix, or, with
  * `install.auto: true` in the environment (or WOD_INSTALL_AUTO=1; default for sandbox backends),
  * installed first. Only a change of
  * the code (roles, install.yml, seat script) or a missing record blocks: a changed value alone (e.g.
- * a wider student pool) is reported and left to `wod install`.
+ * a wider student pool) is reported and left to `wod install`. Returns the backends whose installed code
+ * is this repository's (checked now, or installed now): their seat script is current, so the seat run
+ * need not copy it again. A backend whose record could not be read is not among them.
  */
 export async function requireCurrentInstall(opts: {
   root: string;
@@ -102,29 +129,34 @@ export async function requireCurrentInstall(opts: {
   log?: (line: string) => void;
   ansibleDir?: string;
   read?: (h: InstallTarget["host"]) => Promise<InstallRecord | undefined>;
-}): Promise<void> {
-  if (!opts.backends.length) return;
+}): Promise<string[]> {
+  if (!opts.backends.length) return [];
   const log = opts.log ?? (() => {});
   const env = opts.config.environments.get(opts.env)?.value;
-  const targets: InstallTarget[] = [];
-  const statuses: InstallStatus[] = [];
-  for (const name of opts.backends) {
+  // Every backend at once (one SSH read each): the slowest backend, not their sum, delays the run.
+  const checked = await Promise.all(opts.backends.map(async (name) => {
     try {
       const [t] = await installTargets(opts.config, opts.env, [name]);
-      targets.push(t);
-      statuses.push(await installStatus(t, opts.ansibleDir ?? ANSIBLE_DIR, opts.read));
+      return {
+        t,
+        s: await installStatus(t, opts.ansibleDir ?? ANSIBLE_DIR, opts.read ?? readInstallRecordShared),
+      };
     } catch (err) {
       // Unreachable: the seat run fails on its own (and is retried); the other backends go on.
       log(`${name}: install record not checked: ${(err as Error).message}`);
+      return undefined;
     }
-  }
+  }));
+  const targets: InstallTarget[] = checked.flatMap((c) => c ? [c.t] : []);
+  const statuses: InstallStatus[] = checked.flatMap((c) => c ? [c.s] : []);
   for (const s of statuses.filter((x) => x.stale && !x.codeStale)) {
     log(
       `${s.backend}: install values differ from the environment (${s.detail}); run ${installFix(opts.env)}`,
     );
   }
   const blocking = statuses.filter((s) => s.codeStale);
-  if (!blocking.length) return;
+  const current = statuses.filter((s) => !s.codeStale).map((s) => s.backend);
+  if (!blocking.length) return current;
   // The sandbox is this machine's disposable host: installed first unless install.auto says false.
   const sandbox = new Set(env?.backends.filter(isSandboxBackend).map((b) => b.name));
   const auto = env?.install?.auto ?? (Deno.env.get("WOD_INSTALL_AUTO") === "1" ||
@@ -147,4 +179,5 @@ export async function requireCurrentInstall(opts: {
       `Installing stale backend(s) of "${opts.env}" before apply failed: ${failureSummary(results)}`,
     );
   }
+  return [...current, ...blocking.map((s) => s.backend)];
 }

@@ -1,6 +1,7 @@
 // wod install without a host: the environment -> variable table, the step log built from the callback's
 // events, and the staleness decisions of drift and apply (install record read through an injected reader).
 import { assert, assertEquals, assertMatch, assertRejects } from "../common/assert.ts";
+import { join } from "node:path";
 import { edit, withFixture } from "../config/testing.ts";
 import { loadConfig } from "../config/load.ts";
 import { ANSIBLE_DIR } from "./ansible.ts";
@@ -12,7 +13,13 @@ import {
   installStatus,
   StepTracker,
 } from "./install.ts";
-import { formatStale, installTargets, requireCurrentInstall, staleBackends } from "./install_targets.ts";
+import {
+  formatStale,
+  installTargets,
+  requireCurrentInstall,
+  sharedMasterOptions,
+  staleBackends,
+} from "./install_targets.ts";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB6lqmkdM8bY0vB6ZOF6Kw0fj3dqQ3Vf7C1fNw0bq1Nq ops@example";
 
@@ -158,7 +165,7 @@ Deno.test("apply refuses seat actions on a backend with older roles or seat scri
         values_hash: "v0",
         values: { ...t.vars, wod_backend_uid_base: 1 },
       });
-    await requireCurrentInstall({
+    const current = await requireCurrentInstall({
       root,
       config: cfg,
       env: "test",
@@ -167,8 +174,10 @@ Deno.test("apply refuses seat actions on a backend with older roles or seat scri
       log: (l) => logs.push(l),
     });
     assertMatch(logs.join("\n"), /b1: install values differ .*wod_backend_uid_base/);
+    // Its code is this repository's: named current (the seat run need not copy the seat script).
+    assertEquals(current, ["b1"]);
     // An unreachable backend is left to the seat run (which fails and retries on its own).
-    await requireCurrentInstall({
+    const unchecked = await requireCurrentInstall({
       root,
       config: cfg,
       env: "test",
@@ -177,7 +186,32 @@ Deno.test("apply refuses seat actions on a backend with older roles or seat scri
       log: (l) => logs.push(l),
     });
     assertMatch(logs.join("\n"), /b1: install record not checked: ssh: connect refused/);
+    // ... and is not named current: its seat run copies the seat script again.
+    assertEquals(unchecked, []);
     const st = await staleBackends(cfg, "test", { read: old });
     assertEquals(st.map((s) => [s.backend, s.stale]), [["b1", true], ["b2", true]]);
   });
+});
+
+Deno.test("the install-record read joins ansible's SSH control master (same socket name as ansible.cfg)", async () => {
+  const home = await Deno.makeTempDir();
+  try {
+    const opts = await sharedMasterOptions(home);
+    const dir = join(home, ".ansible", "cp");
+    assertEquals(opts, [
+      "-o",
+      "ControlMaster=auto",
+      "-o",
+      "ControlPersist=60s",
+      "-o",
+      `ControlPath=${dir}/wod-%C`,
+    ]);
+    assertEquals((await Deno.stat(dir)).mode! & 0o777, 0o700);
+    const cfg = await Deno.readTextFile(join(ANSIBLE_DIR, "ansible.cfg"));
+    assertMatch(cfg, /^control_path = %\(directory\)s\/wod-%%C$/m);
+    assertMatch(cfg, /ControlPersist=60s/);
+    assertEquals(await sharedMasterOptions(""), []);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
 });

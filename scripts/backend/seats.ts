@@ -3,6 +3,7 @@
 // extra-vars file (0600, deleted after) and come back only in the typed results.
 import { dirname, join } from "node:path";
 import { existsSync } from "node:fs";
+import { Buffer } from "node:buffer";
 import { WodError } from "../common/errors.ts";
 import { exec } from "../common/exec.ts";
 import { redactText } from "../common/log.ts";
@@ -92,6 +93,12 @@ export function newPassword(length = PASSWORD_LENGTH): string {
   return out.join("");
 }
 
+/**
+ * Archives of content up to this size travel base64-encoded in the run's variables (one remote
+ * command unpacks them); larger ones are uploaded by Ansible's unarchive (three remote steps).
+ */
+export const INLINE_ARCHIVE_MAX = 1024 * 1024;
+
 /** Where a run is staged on the backend (removed at the end of the run). */
 const STAGING_ROOT = "/var/lib/wod/run";
 
@@ -172,6 +179,13 @@ export interface RunSeatOptions {
   seatTimeout?: number;
   /** Seconds the backend run may take (default: the role's, 1200); ansible-playbook is stopped 2 min later. */
   runTimeout?: number;
+  /**
+   * The backend's install record was just found current (requireCurrentInstall): its seat script is
+   * this repository's, so the run does not copy it again. Default false: the run copies it.
+   */
+  seatToolCurrent?: boolean;
+  /** Archives up to this many bytes travel in the run's variables (default INLINE_ARCHIVE_MAX). */
+  inlineArchiveMax?: number;
 }
 
 /** One seat task as the seats.yml role reads it (`wod_seats_tasks`). */
@@ -223,10 +237,17 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
     );
     if (runTasks.length === 0) return results as SeatResult[];
     let archive = "";
+    let inline = "";
     if ([...Deno.readDirSync(archiveDir)].length > 0) {
       archive = join(work, "stage.tar");
-      await exec("tar", ["-C", archiveDir, "-cf", archive, "."]);
+      await exec("tar", ["-C", archiveDir, "--owner=0", "--group=0", "--numeric-owner", "-cf", archive, "."]);
+      // Small: in the (0600, deleted) extra-vars file, unpacked by one remote command (no upload).
+      if ((await Deno.stat(archive)).size <= (opts.inlineArchiveMax ?? INLINE_ARCHIVE_MAX)) {
+        inline = Buffer.from(await Deno.readFile(archive)).toString("base64");
+        archive = "";
+      }
     }
+    const laps = taskLaps();
     const run = await runPlaybook({
       playbook: "seats.yml",
       hosts: [{
@@ -243,18 +264,55 @@ export async function runSeatTasks(opts: RunSeatOptions): Promise<SeatResult[]> 
         wod_seats_tasks: runTasks,
         wod_seats_passwords: passwords,
         wod_seats_archive: archive,
+        wod_seats_archive_inline: inline,
         wod_seats_start_servers: opts.startServers ?? true,
+        wod_seats_install_tool: opts.seatToolCurrent !== true,
         ...(opts.seatTimeout ? { wod_seats_seat_timeout: opts.seatTimeout } : {}),
         ...(opts.runTimeout ? { wod_seats_run_timeout: opts.runTimeout } : {}),
       },
       redact: passwords,
       log: opts.log,
+      onLine: laps.line,
       timeoutSeconds: (opts.runTimeout ?? 1200) + 120,
     });
+    opts.log?.(`seats.yml ${backend.name}: controller seconds ${JSON.stringify(laps.done())}`);
     return seatResults(run, { opts, backend, runTasks, passwords, results });
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * Where the seconds of a playbook run go, seen from the controller: "startup" until the first task
+ * starts (ansible-playbook's own start, inventory and play), each task from its start to its result,
+ * "end" from the last result to the exit. Only task names and times: no result is kept.
+ */
+export function taskLaps(now = () => performance.now()) {
+  const t0 = now();
+  let last = t0;
+  const out: Record<string, number> = {};
+  const add = (name: string, t: number) => {
+    out[name] = Math.round(((out[name] ?? 0) + (t - last) / 1000) * 100) / 100;
+    last = t;
+  };
+  return {
+    line(l: string) {
+      if (!l.startsWith("{")) return;
+      let ev: { event?: string; task?: string };
+      try {
+        ev = JSON.parse(l);
+      } catch {
+        return;
+      }
+      const t = now();
+      if (ev.event === "task_start") add(Object.keys(out).length === 0 ? "startup" : "between", t);
+      else if (ev.event === "task" && ev.task) add(ev.task, t);
+    },
+    done(): Record<string, number> {
+      add("end", now());
+      return out;
+    },
+  };
 }
 
 /** The content of created seats' workshops, staged in `archiveDir`, and the template variables. */

@@ -86,6 +86,8 @@ export interface ApplyReport {
   deliveries?: DeliveriesReport;
 }
 
+const secs = (ms: number) => (ms / 1000).toFixed(2);
+
 /** One apply pass after planning: the runs, the deliveries, the steps and outcomes of every seat. */
 class Pass {
   readonly steps: Map<string, Step[]>;
@@ -104,6 +106,8 @@ class Pass {
     private readonly delivery: Delivery,
     private readonly log: (line: string) => void,
     readonly seats: Seat[],
+    /** Backends whose install record was found current before this pass (requireCurrentInstall). */
+    private readonly current: ReadonlySet<string> = new Set(),
   ) {
     this.steps = new Map(seats.map((x) => [seatKey(x), []]));
   }
@@ -159,6 +163,7 @@ class Pass {
     const b = this.env.backends.find((x) => x.name === backend);
     if (runnable.length === 0 || !b) return;
     const hub = runnable.some(({ p }) => p.action === "CREATE") ? await this.hubFor(b) : undefined;
+    const t0 = performance.now();
     const run = await runBackend({
       run: this.opts.runSeatTasks ?? runSeatTasks,
       config: this.cfg,
@@ -168,12 +173,17 @@ class Pass {
       items: runnable,
       startServers: hub === undefined,
       log: this.log,
+      seatToolCurrent: this.current.has(backend),
     });
+    const t1 = performance.now();
     // Credentials go out a few at a time; one failed delivery does not hold back the others.
     const done = await mapLimit(runnable, DELIVERY_PARALLEL, async (item) => {
       const res = itemResult(run, item);
       return "reason" in res ? res : { step: await this.deliver(b, item, res.ok, run.secrets) };
     });
+    this.log(
+      `${backend}: timings: backend run ${secs(t1 - t0)} s, deliveries ${secs(performance.now() - t1)} s`,
+    );
     // Recorded in plan order, whatever order the deliveries finished in.
     runnable.forEach((item, i) => {
       const res = done[i];
@@ -242,6 +252,7 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
     await openStore(opts.root, opts.env, { config: cfg, privateDir: opts.privateDir });
   const nowMs = () => (opts.now ? opts.now() : new Date()).getTime();
   let lease: Lease | undefined;
+  const started = performance.now();
   try {
     let { all, seats, plan } = await planPending(store, log);
     let { due, total } = await dueDeliveries(store, nowMs());
@@ -265,17 +276,30 @@ export async function apply(opts: ApplyOptions): Promise<ApplyReport> {
     for (const p of plan) log(`${p.backend}: ${p.tasks.map((t) => `${t.action} ${t.seat}`).join(", ")}`);
     if (opts.dryRun) return { plan, outcomes: [], committed: false };
     // Never a seat action with a seat script or roles older than this repository's (install first).
+    const planned = performance.now();
+    let current: string[] = [];
     if (plan.length > 0 && !opts.runSeatTasks) {
       const backends = plan.map((p) => p.backend);
-      await requireCurrentInstall({ root: opts.root, config: cfg, env: opts.env, backends, log });
+      current = await requireCurrentInstall({ root: opts.root, config: cfg, env: opts.env, backends, log });
     }
+    const checked = performance.now();
     const delivery = await Delivery.open({ cfg, env, identities: opts.identities, getenv: opts.getenv, log });
     try {
       const retried = due.length > 0
         ? await retryDeliveries({ store, delivery, due, identities: opts.identities, nowMs: nowMs(), log })
         : undefined;
       const report = plan.length > 0
-        ? await applyPlan(opts, { cfg, env, store, delivery, seats, log, nowMs })
+        ? await applyPlan(opts, {
+          cfg,
+          env,
+          store,
+          delivery,
+          seats,
+          log,
+          nowMs,
+          laps: { started, planned, checked },
+          current: new Set(current),
+        })
         : { plan, outcomes: [], committed: false };
       const failedNow = report.deliveries?.failed ?? 0;
       if (retried || failedNow > 0) {
@@ -308,11 +332,16 @@ async function applyPlan(
     seats: Seat[];
     log: (line: string) => void;
     nowMs: () => number;
+    /** performance.now() at the start, after planning and after the install check (timings line). */
+    laps: { started: number; planned: number; checked: number };
+    /** Backends whose install record was found current (their seat script is not copied again). */
+    current?: ReadonlySet<string>;
   },
 ): Promise<ApplyReport> {
   const { cfg, env, store, log } = c;
-  const pass = new Pass(opts, cfg, env, c.delivery, log, c.seats);
+  const pass = new Pass(opts, cfg, env, c.delivery, log, c.seats, c.current);
   await pass.runRounds();
+  const ran = performance.now();
   const committed = await commitOutcome({
     store,
     cfg,
@@ -331,7 +360,14 @@ async function applyPlan(
     );
   }
   const failed = await recordFailedCallbacks(store, env, pass.failedCallbacks, c.nowMs(), log);
+  const recorded = performance.now();
   await startServers(c.seats, pass.steps, pass.deferredStarts, log);
+  log(
+    `timings: read and plan ${secs(c.laps.planned - c.laps.started)} s, install check ${
+      secs(c.laps.checked - c.laps.planned)
+    } s, runs and deliveries ${secs(ran - c.laps.checked)} s, commit ${secs(recorded - ran)} s, ` +
+      `server starts ${secs(performance.now() - recorded)} s`,
+  );
   const report: ApplyReport = { plan: [], outcomes: pass.outcomes, committed, runs: pass.runs };
   if (failed > 0) report.deliveries = { delivered: [], failed, pending: 0 };
   return report;

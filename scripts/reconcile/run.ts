@@ -27,6 +27,8 @@ export async function runBackend(opts: {
   items: PlanItem[];
   startServers: boolean;
   log: (line: string) => void;
+  /** The backend's install record was just checked current (its seat script need not be copied). */
+  seatToolCurrent?: boolean;
 }): Promise<BackendRun> {
   let results: SeatResult[] = [];
   let runError: string | undefined;
@@ -39,6 +41,7 @@ export async function runBackend(opts: {
       tasks: opts.items.map(({ seat, p }) => seatTask(seat, p)),
       log: opts.log,
       startServers: opts.startServers,
+      ...(opts.seatToolCurrent ? { seatToolCurrent: true } : {}),
     });
   } catch (err) {
     runError = (err as Error).message.split("\n").slice(0, 5).join(" ");

@@ -116,7 +116,8 @@ async function openNotebook(hubUrl: string, name: string, password: string): Pro
     const session = await server.createSession(path, kernel);
     done(stage);
     stage = "kernel";
-    const channel = await server.connect(session.kernel.id);
+    // As JupyterLab keeps waiting for a kernel that is still starting: the student's remaining time.
+    const channel = await server.connect(session.kernel.id, left());
     cleanup = () => channel.close();
     done(stage);
     stage = "execute";

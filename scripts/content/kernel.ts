@@ -146,8 +146,9 @@ export class JupyterServer {
     await this.request("POST", `/kernels/${encodeURIComponent(kernelId)}/interrupt`).catch(() => {});
   }
 
-  async connect(kernelId: string): Promise<KernelChannel> {
-    return await KernelChannel.open(this, kernelId);
+  /** The kernel's websocket, once the kernel answers (within `timeoutMs`, default 30 s). */
+  async connect(kernelId: string, timeoutMs?: number): Promise<KernelChannel> {
+    return await KernelChannel.open(this, kernelId, timeoutMs);
   }
 }
 
